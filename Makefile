@@ -1,0 +1,79 @@
+# entroscope — build, test, demo.
+#   make demo     install missing Debian packages, build, run the main job
+#   make check    install missing Debian packages, build, run the tests twice:
+#                 optimised, then under AddressSanitizer + UBSan
+#   make fuzz     fuzz the GGUF parser with libFuzzer (FUZZ_SECONDS, default 600)
+#   make          just build (build/entroscope, build/run_tests)
+# BUILD=dir SAN=1 CC=clang select the build directory, sanitizers, compiler.
+
+CC      ?= gcc
+BUILD   ?= build
+SAN     ?= 0
+OPT     ?= -O2
+WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
+CFLAGS  := -std=c11 $(OPT) -g $(WARN) -fopenmp -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
+           -Iinclude -Isrc $(EXTRA_CFLAGS)
+LDLIBS  := -lpcre2-8 -lcjson -lm -fopenmp
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDLIBS  += -fsanitize=address,undefined
+endif
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c))
+LIB_SRC  := $(filter-out src/cli/%,$(LIB_SRC))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+all: $(BUILD)/entroscope $(BUILD)/run_tests
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libentroscope.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/entroscope: $(CLI_OBJ) $(BUILD)/libentroscope.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libentroscope.a $(BUILD)/entroscope
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libentroscope.a $(LDLIBS)
+
+deps:
+	@./scripts/install-deps.sh
+
+# The tests find the binary under test through ENTROSCOPE_BIN.
+test: all
+	ENTROSCOPE_BIN=$(BUILD)/entroscope ./$(BUILD)/run_tests
+
+check: deps
+	$(MAKE) BUILD=build test
+	$(MAKE) BUILD=build-asan SAN=1 OPT=-O1 test
+	$(MAKE) BUILD=build-clang CC=clang EXTRA_CFLAGS=-Werror all
+
+DEMO_DIR ?= demo
+demo: deps
+	$(MAKE) BUILD=build all
+	@mkdir -p $(DEMO_DIR)
+	./build/entroscope synth --preset tiny --seed 1 -o $(DEMO_DIR)/tiny.gguf
+	./build/entroscope info $(DEMO_DIR)/tiny.gguf
+	./build/entroscope generate -m $(DEMO_DIR)/tiny.gguf -p "Once upon a time" -n 32 --seed 1
+	@echo
+
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	@mkdir -p build-fuzz/corpus
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_DEFAULT_SOURCE -Iinclude -Isrc \
+	    tests/fuzz/fuzz_gguf.c src/model/gguf.c src/util/error.c src/tensor/tensor.c -o build-fuzz/fuzz_gguf
+	./build-fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus tests/fuzz/corpus
+
+clean:
+	rm -rf build build-asan build-clang build-fuzz
+
+.PHONY: all deps test check demo fuzz clean
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,0 +1,157 @@
+/* entroscope.h — the one public door into the entroscope library.
+ *
+ * entroscope runs Llama-family language models on the CPU and measures what
+ * happens inside them while they generate. The command line tool (src/cli)
+ * uses nothing but this header; so should any other program.
+ *
+ * Conventions: functions that can fail take an `es_error *err` (may be NULL)
+ * and return NULL or a negative status; err->msg then holds one line naming
+ * the file or argument and the problem. Objects come in new/free pairs; free
+ * functions accept NULL. Token ids are int32_t. */
+#ifndef ENTROSCOPE_H
+#define ENTROSCOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define ENTROSCOPE_VERSION "0.1.0"
+
+typedef struct es_error {
+    char msg[512]; /* one line, no trailing newline */
+} es_error;
+
+/* ---------------------------------------------------------------- model -- */
+
+typedef struct es_model es_model;
+typedef struct es_tokenizer es_tokenizer;
+
+/* Loads a model: a GGUF file (architecture llama) or a llama2.c checkpoint
+ * (.bin). tokenizer_path may be NULL for GGUF files (the vocabulary is inside);
+ * a llama2.c checkpoint needs a llama2.c tokenizer.bin, a GGUF or a
+ * tokenizer.json. Weights are memory-mapped, never copied. */
+es_model *es_model_load(const char *model_path, const char *tokenizer_path,
+                        es_error *err);
+void es_model_free(es_model *model);
+
+typedef struct es_model_info {
+    const char *path;
+    const char *format;       /* "GGUF v3", "GGUF v2" or "llama2.c" */
+    const char *architecture; /* "llama" */
+    const char *name;         /* general.name, or "" */
+    int dim;                  /* embedding width */
+    int hidden_dim;           /* feed-forward width */
+    int n_layers;
+    int n_heads;              /* query heads */
+    int n_kv_heads;           /* key/value heads (< n_heads: grouped-query) */
+    int head_dim;
+    int vocab_size;
+    int context_length;       /* the context the model was trained for */
+    float rms_eps;
+    float rope_theta;
+    int tied_output;          /* 1: the classifier is the token embedding */
+    uint64_t n_params;
+    uint64_t weight_bytes;    /* bytes of tensor data */
+} es_model_info;
+
+void es_model_get_info(const es_model *model, es_model_info *info);
+/* Writes the `entroscope info` report: shape, tensor types, vocabulary. */
+void es_model_print_info(const es_model *model, FILE *out);
+const es_tokenizer *es_model_tokenizer(const es_model *model);
+
+/* ------------------------------------------------------------ tokenizer -- */
+
+/* Loads a tokenizer alone: a GGUF (a vocab-only one is fine), a llama2.c
+ * tokenizer.bin, or a Hugging Face tokenizer.json. */
+es_tokenizer *es_tokenizer_load(const char *path, es_error *err);
+void es_tokenizer_free(es_tokenizer *tok);
+
+enum {
+    ES_TOKENIZE_ADD_BOS = 1 << 0,       /* prepend BOS (if the vocabulary has one) */
+    ES_TOKENIZE_PARSE_SPECIAL = 1 << 1, /* "<|eot_id|>" in text becomes its id */
+};
+
+/* Encodes len bytes of text. *ids is malloc'ed (free it); *n_ids may be 0. */
+int es_tokenize(const es_tokenizer *tok, const char *text, size_t len,
+                int flags, int32_t **ids, size_t *n_ids, es_error *err);
+
+/* The bytes that token `id` stands for when it follows `prev` (-1: none).
+ * After BOS the leading space of a SentencePiece piece is dropped, as
+ * llama2.c does. Control tokens decode to "" unless show_special. The
+ * returned bytes stay valid while tok lives; *len receives their count. */
+const char *es_token_to_piece(const es_tokenizer *tok, int32_t prev, int32_t id,
+                              int show_special, size_t *len);
+
+int es_tokenizer_vocab_size(const es_tokenizer *tok);
+int32_t es_tokenizer_bos(const es_tokenizer *tok);   /* -1: none */
+int es_tokenizer_is_eog(const es_tokenizer *tok, int32_t id); /* end of generation */
+const char *es_tokenizer_kind(const es_tokenizer *tok); /* "llama (SentencePiece BPE)", ... */
+
+/* -------------------------------------------------------------- context -- */
+
+/* A context is one sequence being evaluated: the KV cache and the scratch
+ * buffers of the forward pass. */
+typedef struct es_context es_context;
+
+typedef struct es_context_params {
+    int n_ctx;     /* positions; 0: the model's trained context, capped at 4096 */
+    int n_threads; /* 0: all cores */
+} es_context_params;
+
+es_context *es_context_new(const es_model *model, const es_context_params *params,
+                           es_error *err);
+void es_context_free(es_context *ctx);
+
+/* Appends n tokens at the current position and runs them through the model
+ * in one batch (prefill) or one at a time (n = 1, decode). Afterwards
+ * es_context_logits gives the next-token logits after the last token. If
+ * all_logits is not NULL it receives n * vocab_size logits, one row per token.
+ * Fails (and changes nothing) if the tokens would not fit in the context. */
+int es_context_eval(es_context *ctx, const int32_t *tokens, int n,
+                    float *all_logits, es_error *err);
+const float *es_context_logits(const es_context *ctx); /* vocab_size floats */
+int es_context_pos(const es_context *ctx);   /* tokens in the cache */
+int es_context_size(const es_context *ctx);  /* n_ctx */
+void es_context_reset(es_context *ctx);      /* empties the cache */
+
+/* -------------------------------------------------------------- sampler -- */
+
+typedef struct es_sampler es_sampler;
+
+typedef struct es_sampler_params {
+    float temperature; /* 0: greedy (argmax) */
+    int top_k;         /* 0: off */
+    float top_p;       /* 1: off */
+    float min_p;       /* 0: off; keeps tokens with p >= min_p * p_max */
+    uint64_t seed;
+} es_sampler_params;
+
+es_sampler_params es_sampler_default_params(void);
+es_sampler *es_sampler_new(const es_sampler_params *params, int vocab_size);
+void es_sampler_free(es_sampler *s);
+int32_t es_sampler_sample(es_sampler *s, const float *logits);
+
+/* ---------------------------------------------------------------- synth -- */
+
+/* Random-weight models of any shape, written as GGUF, so that tests and
+ * benchmarks need no downloads. Deterministic for a given seed. */
+typedef struct es_synth_params {
+    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_dim;
+    int vocab_size;      /* used when vocab_path is NULL (synthetic vocabulary) */
+    int context_length;
+    float rope_theta, rms_eps;
+    int tied_output;     /* 1: no output.weight, the embedding is reused */
+    const char *type;    /* "f32", "f16", "bf16", "q8_0", "q4_0" */
+    const char *vocab_path; /* GGUF or tokenizer.json whose vocabulary to copy */
+    uint64_t seed;
+} es_synth_params;
+
+/* Fills p with a named shape ("tiny", "stories260k", "llama-3.2-1b", ...).
+ * Returns -1 for an unknown name. */
+int es_synth_preset(const char *name, es_synth_params *p, es_error *err);
+int es_synth_write(const es_synth_params *p, const char *out_path, es_error *err);
+
+/* Number of cores, the default thread count. */
+int es_default_threads(void);
+
+#endif

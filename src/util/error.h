@@ -1,0 +1,15 @@
+/* Errors are values: a function that can fail takes an es_error* and returns
+ * a status; the message is written once, where the failure is found, and
+ * reported once, at the edge (the CLI). No globals, no printing from the
+ * library. */
+#ifndef ES_UTIL_ERROR_H
+#define ES_UTIL_ERROR_H
+
+#include "entroscope.h"
+
+/* Formats the message into err (if err is not NULL) and returns -1, so that
+ * callers can write `return es_fail(err, "%s: truncated", path);`. */
+int es_fail(es_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif
