@@ -94,7 +94,9 @@ const char *es_tokenizer_kind(const es_tokenizer *tok); /* "llama (SentencePiece
 typedef struct es_context es_context;
 
 typedef struct es_context_params {
-    int n_ctx;     /* positions; 0: the model's trained context, capped at 4096 */
+    int n_ctx;     /* positions; 0: the model's trained context. The KV cache
+                      grows as positions fill, so a huge trained context
+                      (Llama 3: 131,072) costs nothing up front. */
     int n_threads; /* 0: all cores */
 } es_context_params;
 
