@@ -152,6 +152,8 @@ typedef struct es_synth_params {
  * Returns -1 for an unknown name. */
 int es_synth_preset(const char *name, es_synth_params *p, es_error *err);
 int es_synth_write(const es_synth_params *p, const char *out_path, es_error *err);
+/* Lists the preset names with a line on each. */
+void es_synth_list_presets(FILE *out);
 
 /* Number of cores, the default thread count. */
 int es_default_threads(void);

@@ -1,0 +1,28 @@
+/* The command line: a thin layer over entroscope.h. Each subcommand is one
+ * function taking its own argv (argv[0] is the subcommand name) and
+ * returning the process exit status. Errors are printed once, here, as
+ * "entroscope: MESSAGE". Exit status: 0 success, 2 bad arguments or bad
+ * input files, 1 anything else. */
+#ifndef ES_CLI_CLI_H
+#define ES_CLI_CLI_H
+
+#include "entroscope.h"
+
+enum { CLI_OK = 0, CLI_FAILURE = 1, CLI_BAD_INPUT = 2 };
+
+int cmd_generate(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+
+/* Prints "entroscope: " + the formatted message + newline on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Strict number parsing for option values; on failure prints
+ * "entroscope: OPTION: 'TEXT' is not ..." and returns -1. */
+int cli_parse_int(const char *option, const char *text, long min, long max, int *out);
+int cli_parse_u64(const char *option, const char *text, uint64_t *out);
+int cli_parse_float(const char *option, const char *text, double min, double max, float *out);
+/* Reads a whole file into a malloc'ed buffer, exactly its bytes. */
+int cli_read_file(const char *path, char **data, size_t *size);
+
+#endif
