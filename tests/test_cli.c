@@ -66,10 +66,11 @@ static int count_lines(const char *s) {
     return n;
 }
 
+/* Paths stay valid for a whole table of cases: 128 slots in rotation. */
 static const char *tmp_path(const char *name) {
-    static char buf[8][512];
+    static char buf[128][512];
     static int slot;
-    char *p = buf[slot++ % 8];
+    char *p = buf[slot++ % 128];
     snprintf(p, 512, "%s/%s", test_tmpdir(), name);
     return p;
 }
@@ -127,7 +128,7 @@ static void bad_inputs(void) {
     const bad_case cases[] = {
         {{"frobnicate"}, "unknown command 'frobnicate'"},
         {{"generate"}, "no model given"},
-        {{"generate", "-m", T("missing.gguf")}, "missing.gguf: No such file or directory"},
+        {{"generate", "-m", T("missing.gguf")}, "missing.gguf: cannot open: No such file or directory"},
         {{"generate", "-m", T("empty.gguf")}, "empty.gguf"},
         {{"generate", "-m", T("adir")}, "adir"},
         {{"generate", "-m", T("truncated.gguf")}, "truncated.gguf"},
