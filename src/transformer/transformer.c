@@ -1,0 +1,368 @@
+/* The forward pass, in the order of the Llama paper and of llama2.c's
+ * forward(): embedding, then per layer attention (RMSNorm, Q/K/V, RoPE,
+ * causal grouped-query attention, output projection, residual) and
+ * feed-forward (RMSNorm, SwiGLU, down projection, residual), then the final
+ * norm and the classifier.
+ *
+ * One code path serves prefill and decode: a batch of n tokens goes through
+ * every matrix as n rows (es_matmul; es_matvec when n = 1), so a prompt is
+ * read from the weights once per layer instead of once per token. Keys and
+ * values are written straight into the cache rows of their positions, and
+ * each query attends to every cached position up to its own.
+ *
+ * The KV cache grows by doubling as positions fill, so a context of 131,072
+ * positions costs nothing until it is used. Scratch buffers are sized when
+ * the context is made and grow only for a larger batch or cache: no
+ * allocation per token. Every result is computed whole by one thread in a
+ * fixed order, so the logits do not depend on the thread count. */
+#include "transformer/transformer.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model/model.h"
+#include "tensor/kernels.h"
+#include "tensor/quant.h"
+#include "util/error.h"
+
+#define MAX_THREADS 1024
+
+/* Per-batch activations; every buffer holds `rows` rows. */
+typedef struct scratch {
+    int rows;          /* batch rows allocated */
+    float *x;          /* (rows, dim) residual stream */
+    float *xn;         /* (rows, dim) normalised input of a block */
+    float *q;          /* (rows, n_heads*head_dim) queries */
+    float *att;        /* (rows, n_heads*head_dim) attention output */
+    float *proj;       /* (rows, dim) output of wo or w_down */
+    float *gate;       /* (rows, hidden_dim) */
+    float *up;         /* (rows, hidden_dim) */
+    float *hidden;     /* (rows, hidden_dim) silu(gate) * up */
+    float *rope_cos;   /* (rows, head_dim/2) cos of position * theta_i */
+    float *rope_sin;   /* (rows, head_dim/2) */
+} scratch;
+
+struct es_context {
+    const es_model *model;
+    int n_ctx;         /* positions the sequence may use */
+    int n_threads;
+    int pos;           /* positions filled in the cache */
+    int kv_capacity;   /* positions allocated in k_cache and v_cache */
+    float **k_cache;   /* (n_layers) each (kv_capacity, n_kv_heads*head_dim) */
+    float **v_cache;   /* (n_layers) each (kv_capacity, n_kv_heads*head_dim) */
+    float *scores;     /* (n_threads, kv_capacity) attention scores, per thread */
+    scratch s;
+    float *logits;     /* (vocab_size) after the last evaluated token */
+};
+
+int es_default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
+/* ------------------------------------------------------------ buffers -- */
+
+static void scratch_free(scratch *s) {
+    float *all[] = {s->x, s->xn, s->q, s->att, s->proj, s->gate, s->up, s->hidden,
+                    s->rope_cos, s->rope_sin};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
+    memset(s, 0, sizeof *s);
+}
+
+/* Makes room for `rows` batch rows (contents are not kept). */
+static int scratch_reserve(scratch *s, const es_config *c, int rows) {
+    if (rows <= s->rows) return 0;
+    scratch_free(s);
+    size_t r = (size_t)rows, q_dim = (size_t)c->n_heads * (size_t)c->head_dim;
+    s->x = malloc(r * (size_t)c->dim * sizeof(float));
+    s->xn = malloc(r * (size_t)c->dim * sizeof(float));
+    s->q = malloc(r * q_dim * sizeof(float));
+    s->att = malloc(r * q_dim * sizeof(float));
+    s->proj = malloc(r * (size_t)c->dim * sizeof(float));
+    s->gate = malloc(r * (size_t)c->hidden_dim * sizeof(float));
+    s->up = malloc(r * (size_t)c->hidden_dim * sizeof(float));
+    s->hidden = malloc(r * (size_t)c->hidden_dim * sizeof(float));
+    s->rope_cos = malloc(r * (size_t)(c->head_dim / 2) * sizeof(float));
+    s->rope_sin = malloc(r * (size_t)(c->head_dim / 2) * sizeof(float));
+    if (!s->x || !s->xn || !s->q || !s->att || !s->proj || !s->gate || !s->up ||
+        !s->hidden || !s->rope_cos || !s->rope_sin) {
+        scratch_free(s);
+        return -1;
+    }
+    s->rows = rows;
+    return 0;
+}
+
+/* Grows the cache (and the score rows, which span it) to hold `needed`
+ * positions, doubling from ES_KV_INITIAL up to n_ctx. Filled rows are kept.
+ * On failure the capacity stays as it was (some layers may have grown, which
+ * is harmless). */
+static int kv_reserve(es_context *ctx, int needed, es_error *err) {
+    if (needed <= ctx->kv_capacity) return 0;
+    const es_config *c = &ctx->model->config;
+    int cap = ctx->kv_capacity ? ctx->kv_capacity : ES_KV_INITIAL;
+    while (cap < needed) cap = cap > ctx->n_ctx / 2 ? ctx->n_ctx : cap * 2;
+    if (cap > ctx->n_ctx) cap = ctx->n_ctx;
+    size_t row = (size_t)c->n_kv_heads * (size_t)c->head_dim * sizeof(float);
+    for (int l = 0; l < c->n_layers; l++) {
+        float *k = realloc(ctx->k_cache[l], (size_t)cap * row);
+        if (k) ctx->k_cache[l] = k;
+        float *v = realloc(ctx->v_cache[l], (size_t)cap * row);
+        if (v) ctx->v_cache[l] = v;
+        if (!k || !v) goto oom;
+    }
+    float *scores = realloc(ctx->scores, (size_t)ctx->n_threads * (size_t)cap * sizeof(float));
+    if (!scores) goto oom;
+    ctx->scores = scores;
+    ctx->kv_capacity = cap;
+    return 0;
+oom:
+    return es_fail(err, "%s: out of memory growing the KV cache to %d positions",
+                   ctx->model->path, cap);
+}
+
+/* ------------------------------------------------------------ context -- */
+
+es_context *es_context_new(const es_model *model, const es_context_params *params,
+                           es_error *err) {
+    es_context_params p = params ? *params : (es_context_params){0, 0};
+    const es_config *c = &model->config;
+    if (p.n_ctx < 0) {
+        es_fail(err, "context: n_ctx %d is negative", p.n_ctx);
+        return NULL;
+    }
+    if (p.n_threads < 0 || p.n_threads > MAX_THREADS) {
+        es_fail(err, "context: %d threads is out of range (0..%d)", p.n_threads, MAX_THREADS);
+        return NULL;
+    }
+    es_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) goto oom;
+    ctx->model = model;
+    ctx->n_ctx = p.n_ctx ? p.n_ctx : c->context_length;
+    ctx->n_threads = p.n_threads ? p.n_threads : es_default_threads();
+    ctx->k_cache = calloc((size_t)c->n_layers, sizeof *ctx->k_cache);
+    ctx->v_cache = calloc((size_t)c->n_layers, sizeof *ctx->v_cache);
+    ctx->logits = calloc((size_t)c->vocab_size, sizeof *ctx->logits);
+    if (!ctx->k_cache || !ctx->v_cache || !ctx->logits) goto oom;
+    if (scratch_reserve(&ctx->s, c, 1) < 0) goto oom;
+    return ctx;
+oom:
+    es_context_free(ctx);
+    es_fail(err, "context: out of memory");
+    return NULL;
+}
+
+void es_context_free(es_context *ctx) {
+    if (!ctx) return;
+    for (int l = 0; ctx->k_cache && l < ctx->model->config.n_layers; l++)
+        free(ctx->k_cache[l]);
+    for (int l = 0; ctx->v_cache && l < ctx->model->config.n_layers; l++)
+        free(ctx->v_cache[l]);
+    free(ctx->k_cache);
+    free(ctx->v_cache);
+    free(ctx->scores);
+    scratch_free(&ctx->s);
+    free(ctx->logits);
+    free(ctx);
+}
+
+const float *es_context_logits(const es_context *ctx) { return ctx->logits; }
+int es_context_pos(const es_context *ctx) { return ctx->pos; }
+int es_context_size(const es_context *ctx) { return ctx->n_ctx; }
+int es_context_kv_capacity(const es_context *ctx) { return ctx->kv_capacity; }
+int es_context_threads(const es_context *ctx) { return ctx->n_threads; }
+
+void es_context_reset(es_context *ctx) {
+    ctx->pos = 0;
+    memset(ctx->logits, 0, (size_t)ctx->model->config.vocab_size * sizeof *ctx->logits);
+}
+
+/* ------------------------------------------------------- forward pass -- */
+
+/* W X for n rows of X: one matrix product, or a matrix-vector one. */
+static void linear(const es_tensor *w, const float *x, int n, float *y, int n_threads) {
+    if (n == 1) es_matvec(w, x, y, n_threads);
+    else es_matmul(w, x, n, y, n_threads);
+}
+
+/* cos and sin of position * theta_i for the batch's positions, in double so
+ * that long contexts keep their angles exact to float precision. */
+static void rope_tables(es_context *ctx, int n, int pos0) {
+    const es_config *c = &ctx->model->config;
+    const int half = c->head_dim / 2;
+    for (int j = 0; j < half; j++) {
+        double theta = pow((double)c->rope_theta, -2.0 * j / c->head_dim);
+        for (int i = 0; i < n; i++) {
+            double angle = (double)(pos0 + i) * theta;
+            ctx->s.rope_cos[(size_t)i * half + j] = (float)cos(angle);
+            ctx->s.rope_sin[(size_t)i * half + j] = (float)sin(angle);
+        }
+    }
+}
+
+/* Rotates the pairs of one head's vector v by the angles of one position. */
+static void rope(float *v, const float *cosv, const float *sinv, int head_dim,
+                 es_rope_layout layout) {
+    const int half = head_dim / 2;
+    for (int j = 0; j < half; j++) {
+        int a = layout == ES_ROPE_HALF ? j : 2 * j;
+        int b = layout == ES_ROPE_HALF ? j + half : 2 * j + 1;
+        float v0 = v[a], v1 = v[b];
+        v[a] = v0 * cosv[j] - v1 * sinv[j];
+        v[b] = v0 * sinv[j] + v1 * cosv[j];
+    }
+}
+
+/* Causal grouped-query attention of the batch's queries (positions
+ * pos0..pos0+n-1) over the cached keys and values of layer l. Each
+ * (head, query) pair is one task with its own score row. */
+static void attention(es_context *ctx, int l, int n, int pos0) {
+    const es_config *c = &ctx->model->config;
+    const int hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
+    const size_t q_dim = (size_t)c->n_heads * hd, kv_dim = (size_t)c->n_kv_heads * hd;
+    const float sqrt_hd = sqrtf((float)hd);
+    const float *keys = ctx->k_cache[l], *values = ctx->v_cache[l];
+    const int n_tasks = c->n_heads * n;
+#pragma omp parallel for schedule(static) num_threads(ctx->n_threads)
+    for (int task = 0; task < n_tasks; task++) {
+        const int h = task / n, i = task % n;
+        const int n_keys = pos0 + i + 1; /* causal: positions 0..pos0+i */
+        const size_t kv_off = (size_t)(h / group) * hd;
+        float *score = ctx->scores + (size_t)omp_get_thread_num() * ctx->kv_capacity;
+        const float *q = ctx->s.q + (size_t)i * q_dim + (size_t)h * hd;
+        /* scores: q . k / sqrt(head_dim), then softmax over the positions */
+        for (int t = 0; t < n_keys; t++)
+            score[t] = es_dot_f32(q, keys + (size_t)t * kv_dim + kv_off, hd) / sqrt_hd;
+        es_softmax(score, n_keys);
+        /* weighted sum of the values */
+        float *out = ctx->s.att + (size_t)i * q_dim + (size_t)h * hd;
+        memset(out, 0, (size_t)hd * sizeof *out);
+        for (int t = 0; t < n_keys; t++) {
+            const float *v = values + (size_t)t * kv_dim + kv_off;
+            const float a = score[t];
+            for (int d = 0; d < hd; d++) out[d] += a * v[d];
+        }
+    }
+}
+
+static void add_rows(float *x, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+static void rmsnorm_rows(float *out, const float *x, const es_tensor *w, int n,
+                         const es_config *c) {
+    for (int i = 0; i < n; i++)
+        es_rmsnorm(out + (size_t)i * c->dim, x + (size_t)i * c->dim, w->data, c->dim,
+                   c->rms_eps);
+}
+
+static void attention_block(es_context *ctx, int l, int n, int pos0) {
+    const es_config *c = &ctx->model->config;
+    const es_layer_weights *L = &ctx->model->weights.layers[l];
+    scratch *s = &ctx->s;
+    const int hd = c->head_dim, half = hd / 2, nt = ctx->n_threads;
+    const size_t q_dim = (size_t)c->n_heads * hd, kv_dim = (size_t)c->n_kv_heads * hd;
+    float *k = ctx->k_cache[l] + (size_t)pos0 * kv_dim; /* this batch's cache rows */
+    float *v = ctx->v_cache[l] + (size_t)pos0 * kv_dim;
+
+    /* attention rmsnorm */
+    rmsnorm_rows(s->xn, s->x, &L->attn_norm, n, c);
+    /* q, k, v matmuls; k and v land in the cache */
+    linear(&L->wq, s->xn, n, s->q, nt);
+    linear(&L->wk, s->xn, n, k, nt);
+    linear(&L->wv, s->xn, n, v, nt);
+    /* RoPE: rotate every query head and key head by its position's angles */
+    for (int i = 0; i < n; i++) {
+        const float *cs = s->rope_cos + (size_t)i * half, *sn = s->rope_sin + (size_t)i * half;
+        for (int h = 0; h < c->n_heads; h++)
+            rope(s->q + i * q_dim + (size_t)h * hd, cs, sn, hd, c->rope_layout);
+        for (int h = 0; h < c->n_kv_heads; h++)
+            rope(k + i * kv_dim + (size_t)h * hd, cs, sn, hd, c->rope_layout);
+    }
+    /* grouped-query attention over the cache, causal */
+    attention(ctx, l, n, pos0);
+    /* output projection, residual */
+    linear(&L->wo, s->att, n, s->proj, nt);
+    add_rows(s->x, s->proj, (size_t)n * c->dim);
+}
+
+static void ffn_block(es_context *ctx, int l, int n) {
+    const es_config *c = &ctx->model->config;
+    const es_layer_weights *L = &ctx->model->weights.layers[l];
+    scratch *s = &ctx->s;
+    const int nt = ctx->n_threads;
+
+    /* ffn rmsnorm */
+    rmsnorm_rows(s->xn, s->x, &L->ffn_norm, n, c);
+    /* SwiGLU: silu(x W_gate) * (x W_up) */
+    linear(&L->w_gate, s->xn, n, s->gate, nt);
+    linear(&L->w_up, s->xn, n, s->up, nt);
+    es_swiglu(s->hidden, s->gate, s->up, n * c->hidden_dim);
+    /* down projection, residual */
+    linear(&L->w_down, s->hidden, n, s->proj, nt);
+    add_rows(s->x, s->proj, (size_t)n * c->dim);
+}
+
+/* Runs n <= scratch rows tokens at positions pos0.. through the model. The
+ * logits of every row go to all_logits if it is not NULL, else, if
+ * want_last, those of the last row to ctx->logits. */
+static void forward(es_context *ctx, const int32_t *tokens, int n, int pos0,
+                    float *all_logits, int want_last) {
+    const es_config *c = &ctx->model->config;
+    const es_weights *w = &ctx->model->weights;
+    scratch *s = &ctx->s;
+
+    /* token embeddings */
+    for (int i = 0; i < n; i++)
+        es_dequantize_row(w->token_embd.type, es_tensor_row(&w->token_embd, tokens[i]),
+                          s->x + (size_t)i * c->dim, c->dim);
+    rope_tables(ctx, n, pos0);
+    for (int l = 0; l < c->n_layers; l++) {
+        attention_block(ctx, l, n, pos0);
+        ffn_block(ctx, l, n);
+    }
+    /* final norm and classifier: every row, or only the last */
+    if (all_logits) {
+        rmsnorm_rows(s->xn, s->x, &w->output_norm, n, c);
+        linear(&w->output, s->xn, n, all_logits, ctx->n_threads);
+    } else if (want_last) {
+        rmsnorm_rows(s->xn, s->x + (size_t)(n - 1) * c->dim, &w->output_norm, 1, c);
+        linear(&w->output, s->xn, 1, ctx->logits, ctx->n_threads);
+    }
+}
+
+int es_context_eval(es_context *ctx, const int32_t *tokens, int n, float *all_logits,
+                    es_error *err) {
+    const es_config *c = &ctx->model->config;
+    const char *path = ctx->model->path;
+    if (n <= 0) return es_fail(err, "%s: no tokens to evaluate (n = %d)", path, n);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
+            return es_fail(err, "%s: token %d (at %d) is outside the vocabulary of %d",
+                           path, (int)tokens[i], i, c->vocab_size);
+    if (n > ctx->n_ctx - ctx->pos) {
+        if (ctx->pos == 0)
+            return es_fail(err, "%s: prompt of %d tokens does not fit in the context of %d",
+                           path, n, ctx->n_ctx);
+        return es_fail(err, "%s: %d more tokens do not fit in the context of %d (%d in use)",
+                       path, n, ctx->n_ctx, ctx->pos);
+    }
+    if (kv_reserve(ctx, ctx->pos + n, err) < 0) return -1;
+    if (scratch_reserve(&ctx->s, c, n < ES_MAX_BATCH ? n : ES_MAX_BATCH) < 0)
+        return es_fail(err, "%s: out of memory for a batch of %d tokens", path, n);
+    /* nothing can fail from here on */
+    const size_t vocab = (size_t)c->vocab_size;
+    for (int start = 0; start < n; start += ES_MAX_BATCH) {
+        int rows = n - start < ES_MAX_BATCH ? n - start : ES_MAX_BATCH;
+        float *out = all_logits ? all_logits + (size_t)start * vocab : NULL;
+        int last = start + rows == n; /* earlier batches only fill the cache */
+        forward(ctx, tokens + start, rows, ctx->pos + start, out, last);
+    }
+    if (all_logits)
+        memcpy(ctx->logits, all_logits + (size_t)(n - 1) * vocab, vocab * sizeof(float));
+    ctx->pos += n;
+    return 0;
+}

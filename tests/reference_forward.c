@@ -1,0 +1,172 @@
+/* The reference forward pass (see reference_forward.h): the model's
+ * definition written out in doubles, for whole sequences at once.
+ *   x_0 = embedding rows of the tokens
+ *   per layer: x += Wo . attention(RoPE(Wq . n(x)), RoPE(Wk . n(x)), Wv . n(x))
+ *              x += Wdown . (silu(Wgate . n'(x)) * (Wup . n'(x)))
+ *   logits = Wout . n_final(x)
+ * with n(x) = x / sqrt(mean(x^2) + eps) * weight, causal softmax attention
+ * scaled by 1/sqrt(head_dim), and query head h reading key/value head
+ * h / (n_heads / n_kv_heads). RoPE is written the way each layout's authors
+ * wrote it: complex multiplication of adjacent pairs (Meta's reference
+ * code), and x * cos + rotate_half(x) * sin (Hugging Face). */
+#include "reference_forward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/quant.h"
+
+typedef struct matrix {
+    int rows, cols;
+    double *a; /* a[r * cols + c] */
+} matrix;
+
+static matrix dequantize(const es_tensor *t) {
+    matrix m = {(int)t->ne[1], (int)t->ne[0], NULL};
+    m.a = malloc((size_t)m.rows * m.cols * sizeof(double));
+    float *row = malloc((size_t)m.cols * sizeof(float));
+    for (int r = 0; r < m.rows; r++) {
+        es_dequantize_row(t->type, es_tensor_row(t, r), row, m.cols);
+        for (int c = 0; c < m.cols; c++) m.a[(size_t)r * m.cols + c] = row[c];
+    }
+    free(row);
+    return m;
+}
+
+/* y[i][r] = sum_c m[r][c] * x[i][c] for i < n */
+static void apply(const matrix *m, const double *x, int n, double *y) {
+    for (int i = 0; i < n; i++)
+        for (int r = 0; r < m->rows; r++) {
+            double sum = 0;
+            for (int c = 0; c < m->cols; c++)
+                sum += m->a[(size_t)r * m->cols + c] * x[(size_t)i * m->cols + c];
+            y[(size_t)i * m->rows + r] = sum;
+        }
+}
+
+/* Every one of the n rows of x, RMS-normalised and scaled by the weight. */
+static void rmsnorm(double *out, const double *x, const es_tensor *weight, int n, int dim,
+                    double eps) {
+    matrix w = dequantize(weight);
+    for (int i = 0; i < n; i++) {
+        const double *xi = x + (size_t)i * dim;
+        double ss = 0;
+        for (int d = 0; d < dim; d++) ss += xi[d] * xi[d];
+        double scale = 1.0 / sqrt(ss / dim + eps);
+        for (int d = 0; d < dim; d++) out[(size_t)i * dim + d] = xi[d] * scale * w.a[d];
+    }
+    free(w.a);
+}
+
+/* Rotates one head vector v (hd elements) for position pos. */
+static void rope(double *v, int pos, int hd, double base, es_rope_layout layout) {
+    const int half = hd / 2;
+    if (layout == ES_ROPE_ADJACENT) {
+        /* (v[2j] + i v[2j+1]) * exp(i pos theta_j) */
+        for (int j = 0; j < half; j++) {
+            double angle = pos * pow(base, -2.0 * j / hd);
+            double re = v[2 * j], im = v[2 * j + 1];
+            v[2 * j] = re * cos(angle) - im * sin(angle);
+            v[2 * j + 1] = re * sin(angle) + im * cos(angle);
+        }
+        return;
+    }
+    /* v * cos + rotate_half(v) * sin, rotate_half(v) = (-v[half:], v[:half]) */
+    double *x = malloc((size_t)hd * sizeof(double));
+    memcpy(x, v, (size_t)hd * sizeof(double));
+    for (int d = 0; d < hd; d++) {
+        double angle = pos * pow(base, -2.0 * (d % half) / hd);
+        double rotated = d < half ? -x[d + half] : x[d - half];
+        v[d] = x[d] * cos(angle) + rotated * sin(angle);
+    }
+    free(x);
+}
+
+/* att[i] (all heads) = causal softmax(q_i . k_t / sqrt(hd)) . v_t over t <= i */
+static void attention(const es_config *c, const double *q, const double *k,
+                      const double *v, int n, double *att) {
+    const int hd = c->head_dim, q_dim = c->n_heads * hd, kv_dim = c->n_kv_heads * hd;
+    double *p = malloc((size_t)n * sizeof(double));
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < c->n_heads; h++) {
+            const int kvh = h / (c->n_heads / c->n_kv_heads);
+            const double *qi = q + (size_t)i * q_dim + h * hd;
+            double max = -INFINITY, sum = 0;
+            for (int t = 0; t <= i; t++) {
+                double dot = 0;
+                for (int d = 0; d < hd; d++) dot += qi[d] * k[(size_t)t * kv_dim + kvh * hd + d];
+                p[t] = dot / sqrt((double)hd);
+                if (p[t] > max) max = p[t];
+            }
+            for (int t = 0; t <= i; t++) sum += (p[t] = exp(p[t] - max));
+            double *out = att + (size_t)i * q_dim + h * hd;
+            for (int d = 0; d < hd; d++) {
+                double acc = 0;
+                for (int t = 0; t <= i; t++) acc += p[t] / sum * v[(size_t)t * kv_dim + kvh * hd + d];
+                out[d] = acc;
+            }
+        }
+    free(p);
+}
+
+/* y = m . x for n rows, then x += y (a residual branch) */
+static void add_projection(const es_tensor *w, const double *in, int n, double *x) {
+    matrix m = dequantize(w);
+    double *y = malloc((size_t)n * m.rows * sizeof(double));
+    apply(&m, in, n, y);
+    for (size_t i = 0; i < (size_t)n * m.rows; i++) x[i] += y[i];
+    free(y);
+    free(m.a);
+}
+
+static double *project(const es_tensor *w, const double *in, int n) {
+    matrix m = dequantize(w);
+    double *y = malloc((size_t)n * m.rows * sizeof(double));
+    apply(&m, in, n, y);
+    free(m.a);
+    return y;
+}
+
+static void layer(const es_config *c, const es_layer_weights *L, double *x, int n) {
+    const int dim = c->dim, hd = c->head_dim;
+    double *xn = malloc((size_t)n * dim * sizeof(double));
+    double *att = malloc((size_t)n * c->n_heads * hd * sizeof(double));
+
+    rmsnorm(xn, x, &L->attn_norm, n, dim, c->rms_eps);
+    double *q = project(&L->wq, xn, n), *k = project(&L->wk, xn, n);
+    double *v = project(&L->wv, xn, n);
+    for (int i = 0; i < n; i++) {
+        for (int h = 0; h < c->n_heads; h++)
+            rope(q + ((size_t)i * c->n_heads + h) * hd, i, hd, c->rope_theta, c->rope_layout);
+        for (int h = 0; h < c->n_kv_heads; h++)
+            rope(k + ((size_t)i * c->n_kv_heads + h) * hd, i, hd, c->rope_theta, c->rope_layout);
+    }
+    attention(c, q, k, v, n, att);
+    add_projection(&L->wo, att, n, x);
+
+    rmsnorm(xn, x, &L->ffn_norm, n, dim, c->rms_eps);
+    double *gate = project(&L->w_gate, xn, n), *up = project(&L->w_up, xn, n);
+    for (size_t i = 0; i < (size_t)n * c->hidden_dim; i++)
+        gate[i] = gate[i] / (1.0 + exp(-gate[i])) * up[i];
+    add_projection(&L->w_down, gate, n, x);
+
+    free(xn), free(att), free(q), free(k), free(v), free(gate), free(up);
+}
+
+double *reference_forward(const es_config *c, const es_weights *w, const int32_t *tokens,
+                          int n) {
+    const int dim = c->dim;
+    double *x = malloc((size_t)n * dim * sizeof(double));
+    double *xn = malloc((size_t)n * dim * sizeof(double));
+    matrix embd = dequantize(&w->token_embd);
+    for (int i = 0; i < n; i++)
+        memcpy(x + (size_t)i * dim, embd.a + (size_t)tokens[i] * dim, dim * sizeof(double));
+    free(embd.a);
+    for (int l = 0; l < c->n_layers; l++) layer(c, &w->layers[l], x, n);
+    rmsnorm(xn, x, &w->output_norm, n, dim, c->rms_eps);
+    double *logits = project(&w->output, xn, n);
+    free(x);
+    free(xn);
+    return logits;
+}
