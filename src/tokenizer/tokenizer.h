@@ -32,7 +32,8 @@ es_tokenizer *es_tokenizer_synthetic(int n_vocab, es_error *err);
  * es_tokenizer_from_gguf reads back the same tokenizer. */
 int es_tokenizer_write_gguf(const es_tokenizer *tok, gguf_writer *w, es_error *err);
 
-/* End-of-generation ids (EOS, and for Llama 3 also <|eot_id|>, <|eom_id|>). */
+/* The EOS id, or -1 if the vocabulary has none. es_tokenizer_is_eog in
+ * entroscope.h knows the whole end-of-generation set (Llama 3: also <|eot_id|>). */
 int es_tokenizer_eos(const es_tokenizer *tok);
 
 #endif
