@@ -57,6 +57,7 @@ check: deps
 	$(MAKE) BUILD=build-clang CC=clang EXTRA_CFLAGS=-Werror all
 
 DEMO_DIR ?= demo
+SHARED   ?= ../shared
 demo: deps
 	$(MAKE) BUILD=build all
 	@mkdir -p $(DEMO_DIR)
@@ -64,6 +65,11 @@ demo: deps
 	./build/entroscope info $(DEMO_DIR)/tiny.gguf
 	./build/entroscope generate -m $(DEMO_DIR)/tiny.gguf -p "Once upon a time" -n 32 --seed 1
 	@echo
+	@# A trained model, when the shared data is beside the checkout.
+	@if [ -f $(SHARED)/models/stories260K/stories260K.gguf ]; then \
+	  echo "./build/entroscope generate -m $(SHARED)/models/stories260K/stories260K.gguf --temp 0 -n 200"; \
+	  ./build/entroscope generate -m $(SHARED)/models/stories260K/stories260K.gguf --temp 0 -n 200; echo; \
+	fi
 
 FUZZ_SECONDS ?= 600
 fuzz: deps

@@ -111,9 +111,10 @@ static int tokenize_prompt(const generate_opts *o, const es_tokenizer *tok, int3
     return rc;
 }
 
-/* Generates and prints; returns the number of tokens generated, or -1. */
+/* Generates and prints; returns the number of tokens generated, or -1.
+ * *prefill_s receives the time of the prompt's evaluation. */
 static int generate(const generate_opts *o, es_context *ctx, const es_tokenizer *tok,
-                    const int32_t *prompt, size_t n_prompt) {
+                    const int32_t *prompt, size_t n_prompt, double *prefill_s) {
     es_error err;
     es_sampler *sampler = es_sampler_new(&o->sampling, es_tokenizer_vocab_size(tok));
     if (!sampler) {
@@ -122,7 +123,9 @@ static int generate(const generate_opts *o, es_context *ctx, const es_tokenizer 
     }
     int generated = 0;
     int32_t prev = prompt[n_prompt - 1], bos = es_tokenizer_bos(tok);
+    double t0 = now_seconds();
     int rc = es_context_eval(ctx, prompt, (int)n_prompt, NULL, &err);
+    *prefill_s = now_seconds() - t0;
     while (rc == 0 && generated < o->n_predict) {
         int32_t next = es_sampler_sample(sampler, es_context_logits(ctx));
         /* A new BOS means the model started another document: as llama2.c, stop. */
@@ -172,16 +175,18 @@ int cmd_generate(int argc, char **argv) {
         else if ((int)n_prompt > es_context_size(ctx))
             cli_error("generate: the prompt has %zu tokens but the context holds %d (raise -c)", n_prompt, es_context_size(ctx));
         else {
-            double t0 = now_seconds();
-            int n = generate(&o, ctx, tok, prompt, n_prompt);
-            double dt = now_seconds() - t0;
+            double t0 = now_seconds(), prefill_s = 0;
+            int n = generate(&o, ctx, tok, prompt, n_prompt, &prefill_s);
+            double decode_s = now_seconds() - t0 - prefill_s;
             if (n >= 0) {
                 status = CLI_OK;
                 if (isatty(fileno(stdout))) putchar('\n');
+                /* n tokens were sampled but only n - 1 decode steps ran after the prefill */
                 if (!o.quiet)
-                    fprintf(stderr, "[%zu prompt tokens, %d generated in %.2f s: %.1f tokens/s; seed %llu]\n",
-                            n_prompt, n, dt, dt > 0 ? (n_prompt + n) / dt : 0.0,
-                            (unsigned long long)o.sampling.seed);
+                    fprintf(stderr, "[prompt %zu tokens in %.3f s (%.1f tokens/s); generated %d tokens in %.3f s "
+                            "(%.1f tokens/s); seed %llu]\n",
+                            n_prompt, prefill_s, prefill_s > 0 ? n_prompt / prefill_s : 0.0, n, decode_s,
+                            decode_s > 0 && n > 1 ? (n - 1) / decode_s : 0.0, (unsigned long long)o.sampling.seed);
             } else {
                 status = CLI_FAILURE;
             }
