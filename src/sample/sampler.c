@@ -7,15 +7,15 @@
  * min_p * p_max, renormalise, draw. Temperature first, as llama2.c does, so
  * that top_p and min_p act on the distribution actually sampled from.
  *
- * The random generator is xorshift64* seeded through splitmix64: a few lines,
- * fast and reproducible across platforms, which is all sampling needs (GSL's
- * generators would add a dependency for no gain here). */
+ * The random generator is xorshift64* seeded through splitmix64 (util/rng.h). */
 #include "entroscope.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/rng.h"
 
 typedef struct candidate {
     int32_t id;
@@ -29,22 +29,8 @@ struct es_sampler {
     candidate *cand;     /* (vocab_size) scratch */
 };
 
-static uint64_t splitmix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static uint64_t rng_next(uint64_t *s) {
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 0x2545f4914f6cdd1dull;
-}
-
 /* Uniform in [0, 1) with 24 bits, exactly representable as a float. */
-static float rng_uniform(uint64_t *s) { return (float)(rng_next(s) >> 40) * 0x1p-24f; }
+static float rng_uniform(uint64_t *s) { return (float)(es_xorshift64s(s) >> 40) * 0x1p-24f; }
 
 es_sampler_params es_sampler_default_params(void) {
     es_sampler_params p = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .seed = 0};
@@ -57,7 +43,7 @@ es_sampler *es_sampler_new(const es_sampler_params *params, int vocab_size) {
     if (!s) return NULL;
     s->params = params ? *params : es_sampler_default_params();
     s->vocab_size = vocab_size;
-    s->rng_state = splitmix64(s->params.seed);
+    s->rng_state = es_splitmix64(s->params.seed);
     if (s->rng_state == 0) s->rng_state = 0x853c49e6748fea9bull;
     s->cand = malloc((size_t)vocab_size * sizeof *s->cand);
     if (!s->cand) {

@@ -18,6 +18,7 @@
 #include "tensor/tensor.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
+#include "util/rng.h"
 
 typedef struct preset {
     const char *name;
@@ -63,19 +64,11 @@ void es_synth_list_presets(FILE *out) {
         fprintf(out, "  %-14s %s\n", presets[i].name, presets[i].what);
 }
 
-/* splitmix64: the seed expander (a few lines; see sample/sampler.c for why no library). */
-static uint64_t mix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 /* Standard normal by Box-Muller from a splitmix64 stream. */
 static double normal(uint64_t *state) {
-    *state = mix64(*state);
+    *state = es_splitmix64(*state);
     double u1 = ((*state >> 11) + 1.0) * 0x1p-53; /* (0, 1] */
-    *state = mix64(*state);
+    *state = es_splitmix64(*state);
     double u2 = (*state >> 11) * 0x1p-53;
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
@@ -108,7 +101,7 @@ static int add_tensor(gguf_writer *w, const char *name, uint32_t type, int64_t c
     uint8_t *data = malloc(n_bytes);
     if (!data) return es_fail(err, "synth: out of memory for %s (%zu bytes)", name, n_bytes);
     uint64_t tensor_seed = seed;
-    for (const char *c = name; *c; c++) tensor_seed = mix64(tensor_seed ^ (uint8_t)*c);
+    for (const char *c = name; *c; c++) tensor_seed = es_splitmix64(tensor_seed ^ (uint8_t)*c);
     double scale = 1.0 / sqrt((double)cols);
     int failed = 0;
 #pragma omp parallel
@@ -121,7 +114,7 @@ static int add_tensor(gguf_writer *w, const char *name, uint32_t type, int64_t c
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
             if (!row) continue;
-            uint64_t state = mix64(tensor_seed ^ (uint64_t)r * 0x9e3779b97f4a7c15ull);
+            uint64_t state = es_splitmix64(tensor_seed ^ (uint64_t)r * 0x9e3779b97f4a7c15ull);
             for (int64_t c = 0; c < cols; c++) row[c] = ones ? 1.0f : (float)(normal(&state) * scale);
             es_quantize_row((es_dtype)type, row, data + (size_t)r * (size_t)row_bytes, cols);
         }
