@@ -76,7 +76,8 @@ fuzz: deps
 	@mkdir -p build-fuzz/corpus
 	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_DEFAULT_SOURCE -Iinclude -Isrc \
 	    tests/fuzz/fuzz_gguf.c src/model/gguf.c src/util/error.c src/tensor/tensor.c -o build-fuzz/fuzz_gguf
-	./build-fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus tests/fuzz/corpus
+	./build-fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=build-fuzz/ \
+	    build-fuzz/corpus tests/fuzz/corpus
 
 clean:
 	rm -rf build build-asan build-clang build-fuzz
