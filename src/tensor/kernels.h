@@ -23,4 +23,34 @@ void es_softmax(float *x, int n);
 void es_swiglu(float *out, const float *gate, const float *up, int n);
 float es_dot_f32(const float *a, const float *b, int n);
 
+/* Added by the kernels module (internal, for the tests and benchmarks).
+ * The matrix kernels come in several instruction sets, chosen at run time
+ * from what the CPU has; es_matvec / es_matmul / es_dot_f32 use ES_ISA_BEST.
+ * The choice is an argument, not a global switch, so that a test can run
+ * every code path side by side without touching shared state. An ISA the
+ * CPU lacks falls back to the best one it has below it (AVX-512 -> AVX2 ->
+ * portable), so a call never faults; es_isa_available says which ones are
+ * real. Results differ between ISAs (summation order), never between
+ * thread counts or batch sizes of one ISA.
+ * Speed: give the matrix kernels 64-byte-aligned activations (x) whose row
+ * length is a multiple of 16; AVX-512 loads that straddle cache lines cost
+ * up to 1.5x when the data is in cache. Any alignment is correct. */
+typedef enum es_isa {
+    ES_ISA_BEST = 0,  /* the best this CPU has */
+    ES_ISA_PORTABLE,  /* plain C, any CPU */
+    ES_ISA_AVX2,      /* x86 AVX2 + FMA + F16C */
+    ES_ISA_AVX512,    /* x86 AVX-512F */
+} es_isa;
+
+int es_isa_available(es_isa isa);   /* 1 if this CPU runs it natively */
+es_isa es_isa_resolve(es_isa isa);  /* the ISA a call with `isa` really uses */
+const char *es_isa_name(es_isa isa); /* "avx512", "avx2", "portable", "best" */
+
+/* es_matmul with an explicit ISA; es_matvec(w, x, y, t) is exactly
+ * es_matmul_isa(ES_ISA_BEST, w, x, 1, y, t). Unsupported weight types or a
+ * row length that is not a whole number of blocks give NaN outputs. */
+void es_matmul_isa(es_isa isa, const es_tensor *w, const float *x, int n_batch,
+                   float *y, int n_threads);
+float es_dot_f32_isa(es_isa isa, const float *a, const float *b, int n);
+
 #endif

@@ -1,0 +1,212 @@
+/* The forward pass's kernels: the matrix products (decode: one token,
+ * prefill: a batch) and the small vector operations around them.
+ *
+ * Matrix products are split in two layers. This file is the driver: it
+ * picks the instruction set (from the CPU, at run time), splits the output
+ * rows into tiles spread over OpenMP threads, and walks the batch in blocks
+ * of up to ES_ROWDOT_MAX_NB activation rows so each weight row is fetched
+ * from memory once per tile and converted once per batch block. The row
+ * dots (kernels_portable.c, kernels_avx2.c, kernels_avx512.c) do the
+ * arithmetic. Every output element is computed whole by one row-dot call in
+ * an order that depends on neither the thread count nor the batch size, so
+ * -t 1 and -t 2 agree bit for bit, and so do prefill and decode.
+ *
+ * Precision: dots accumulate in F32 (several partial sums, see each ISA
+ * file); rmsnorm's sum of squares and softmax's sum of exponentials are
+ * accumulated in double (they are O(n), so the cost is nil). */
+#include "tensor/kernels.h"
+
+#include <math.h>
+#include <stdint.h>
+
+#include "tensor/kernels_internal.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define ES_X86 1
+#endif
+
+/* ---- instruction set choice ------------------------------------------ */
+
+/* Asked on every call (the answer is not cached: no global state), so it
+ * must be cheap: __builtin_cpu_supports reads a table the runtime filled at
+ * start-up, including the OS-support check (XSAVE of ymm / zmm state).
+ * Executing CPUID ourselves would cost ~20 us under a hypervisor. */
+#ifdef ES_X86
+/* clang 14 does not know the name "f16c"; there, rely on every x86 CPU with
+ * AVX2 and FMA having F16C (Intel since Ivy Bridge, AMD since Piledriver,
+ * both before their first AVX2 parts). */
+static int cpu_has_f16c(void) {
+#if defined(__clang__)
+    return 1;
+#else
+    return __builtin_cpu_supports("f16c");
+#endif
+}
+#endif
+
+int es_isa_available(es_isa isa) {
+    switch (isa) {
+    case ES_ISA_BEST:
+    case ES_ISA_PORTABLE: return 1;
+#ifdef ES_X86
+    case ES_ISA_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
+    case ES_ISA_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && es_isa_available(ES_ISA_AVX2);
+#endif
+    default: return 0;
+    }
+}
+
+es_isa es_isa_resolve(es_isa isa) {
+    switch (isa) {
+    case ES_ISA_PORTABLE: return ES_ISA_PORTABLE;
+    case ES_ISA_AVX2: return es_isa_available(ES_ISA_AVX2) ? ES_ISA_AVX2 : ES_ISA_PORTABLE;
+    case ES_ISA_AVX512:
+        return es_isa_available(ES_ISA_AVX512) ? ES_ISA_AVX512 : es_isa_resolve(ES_ISA_AVX2);
+    default: return es_isa_resolve(ES_ISA_AVX512);
+    }
+}
+
+const char *es_isa_name(es_isa isa) {
+    switch (isa) {
+    case ES_ISA_BEST: return "best";
+    case ES_ISA_PORTABLE: return "portable";
+    case ES_ISA_AVX2: return "avx2";
+    case ES_ISA_AVX512: return "avx512";
+    default: return "?";
+    }
+}
+
+static es_rowdot_fn *rowdot_for(es_isa isa, es_dtype type) {
+    switch (es_isa_resolve(isa)) {
+    case ES_ISA_AVX512: return es_rowdot_avx512(type);
+    case ES_ISA_AVX2: return es_rowdot_avx2(type);
+    default: return es_rowdot_portable(type);
+    }
+}
+
+/* ---- matrix products ------------------------------------------------- */
+
+/* Rows of weights per tile: about 64 KiB of them, so a tile stays in L2
+ * while every batch block passes over it. */
+#define TILE_BYTES (64 * 1024)
+#define TILE_MAX_ROWS 16
+
+typedef struct matmul_plan {
+    es_rowdot_fn *dot;
+    const uint8_t *w;  /* n_rows rows of row_bytes */
+    size_t row_bytes;
+    int64_t n_cols;    /* elements per weight row = floats per activation row */
+    int64_t n_rows;    /* weight rows = floats per output row */
+    const float *x;    /* (n_batch, n_cols) */
+    float *y;          /* (n_batch, n_rows) */
+    int n_batch;
+    int64_t tile_rows;
+} matmul_plan;
+
+static void matmul_tile(const matmul_plan *p, int64_t tile) {
+    int64_t r0 = tile * p->tile_rows;
+    int64_t r1 = r0 + p->tile_rows < p->n_rows ? r0 + p->tile_rows : p->n_rows;
+    for (int b0 = 0; b0 < p->n_batch; b0 += ES_ROWDOT_MAX_NB) {
+        int nb = p->n_batch - b0 < ES_ROWDOT_MAX_NB ? p->n_batch - b0 : ES_ROWDOT_MAX_NB;
+        const float *xb = p->x + (int64_t)b0 * p->n_cols;
+        float *yb = p->y + (int64_t)b0 * p->n_rows;
+        for (int64_t r = r0; r < r1; r++)
+            p->dot(p->w + (size_t)r * p->row_bytes, xb, p->n_cols, nb, p->n_cols, yb + r, p->n_rows);
+    }
+}
+
+static int64_t tile_rows_for(size_t row_bytes, int64_t n_rows, int n_threads) {
+    int64_t rows = row_bytes > 0 ? (int64_t)(TILE_BYTES / row_bytes) : TILE_MAX_ROWS;
+    if (rows > TILE_MAX_ROWS) rows = TILE_MAX_ROWS;
+    if (n_threads > 1) { /* at least one tile per thread where rows allow */
+        int64_t share = (n_rows + n_threads - 1) / n_threads;
+        if (rows > share) rows = share;
+    }
+    return rows < 1 ? 1 : rows;
+}
+
+void es_matmul_isa(es_isa isa, const es_tensor *w, const float *x, int n_batch,
+                   float *y, int n_threads) {
+    int64_t n_cols = w->ne[0], n_rows = w->ne[1];
+    if (n_batch <= 0 || n_rows <= 0) return;
+    int64_t row_bytes = es_dtype_row_bytes(w->type, n_cols);
+    es_rowdot_fn *dot = rowdot_for(isa, w->type);
+    if (!dot || row_bytes < 0) { /* no kernel: NaN, so the slip cannot pass unseen */
+        for (int64_t i = 0; i < (int64_t)n_batch * n_rows; i++) y[i] = NAN;
+        return;
+    }
+    matmul_plan plan = {dot, w->data, (size_t)row_bytes, n_cols, n_rows, x, y, n_batch, 0};
+    plan.tile_rows = tile_rows_for(plan.row_bytes, n_rows, n_threads);
+    int64_t n_tiles = (n_rows + plan.tile_rows - 1) / plan.tile_rows;
+    if (n_threads <= 1 || n_tiles == 1) {
+        for (int64_t t = 0; t < n_tiles; t++) matmul_tile(&plan, t);
+        return;
+    }
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+    for (int64_t t = 0; t < n_tiles; t++) matmul_tile(&plan, t);
+}
+
+void es_matmul(const es_tensor *w, const float *x, int n_batch, float *y, int n_threads) {
+    es_matmul_isa(ES_ISA_BEST, w, x, n_batch, y, n_threads);
+}
+
+void es_matvec(const es_tensor *w, const float *x, float *y, int n_threads) {
+    es_matmul_isa(ES_ISA_BEST, w, x, 1, y, n_threads);
+}
+
+float es_dot_f32_isa(es_isa isa, const float *a, const float *b, int n) {
+    float out = 0.0f;
+    if (n > 0) rowdot_for(isa, ES_F32)(a, b, n, 1, n, &out, 1);
+    return out;
+}
+
+float es_dot_f32(const float *a, const float *b, int n) {
+    return es_dot_f32_isa(ES_ISA_BEST, a, b, n);
+}
+
+/* ---- vector operations ----------------------------------------------- */
+
+/* out may be x (the scale is known before anything is written). */
+void es_rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
+    if (n <= 0) return;
+    double ss[4] = {0, 0, 0, 0}; /* 4 sums: the add latency, not the adds, is the cost */
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int l = 0; l < 4; l++) ss[l] += (double)x[i + l] * x[i + l];
+    for (; i < n; i++) ss[0] += (double)x[i] * x[i];
+    double mean = ((ss[0] + ss[1]) + (ss[2] + ss[3])) / n;
+    float scale = (float)(1.0 / sqrt(mean + eps));
+    for (i = 0; i < n; i++) out[i] = x[i] * scale * weight[i];
+}
+
+/* Inputs finite or -inf (a masked position). All -inf, the limit of equal
+ * logits, gives the uniform distribution. */
+void es_softmax(float *x, int n) {
+    if (n <= 0) return;
+    float max = x[0];
+    for (int i = 1; i < n; i++) max = x[i] > max ? x[i] : max;
+    if (max == -INFINITY) {
+        for (int i = 0; i < n; i++) x[i] = 1.0f / (float)n;
+        return;
+    }
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max); /* <= 1, and the max itself gives 1: no overflow */
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+/* silu(g) = g * sigmoid(g) = g / (1 + e^-g); for g << 0, e^-g -> inf and
+ * the quotient -> -0, the right limit. */
+void es_swiglu(float *out, const float *gate, const float *up, int n) {
+    for (int i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
