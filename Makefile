@@ -6,7 +6,9 @@
 #   make          just build (build/entroscope, build/run_tests)
 # BUILD=dir SAN=1 CC=clang select the build directory, sanitizers, compiler.
 
-CC      ?= gcc
+ifeq ($(origin CC),default)
+CC      := gcc
+endif
 BUILD   ?= build
 SAN     ?= 0
 OPT     ?= -O2

@@ -105,6 +105,27 @@ void suite_sampler(void) {
         CHECK_NEAR(count[2] / 8000.0, 0.15 / 0.95, 0.02);
         es_sampler_free(s);
     }
+    TEST("sampler: top_p on a flat distribution keeps exactly the sorted prefix") {
+        /* p_i proportional to 1 + i/n: the nucleus of mass 0.5 is the highest ids,
+         * many of them in one probability bucket; worked out here by sorting. */
+        enum { N = 2000 };
+        static float logits[N];
+        double total = 0, mass = 0;
+        for (int i = 0; i < N; i++) total += 1.0 + (double)i / N;
+        for (int i = 0; i < N; i++) logits[i] = logf(1.0f + (float)i / N);
+        int lowest_kept = N;
+        while (mass < 0.5 * total) mass += 1.0 + (double)--lowest_kept / N;
+        es_sampler *s = make(1.0f, 0, 0.5f, 0.0f, 21, N);
+        int outside = 0, min_seen = N;
+        for (int i = 0; i < 20000; i++) {
+            int32_t id = es_sampler_sample(s, logits);
+            outside += id < lowest_kept;
+            if (id < min_seen) min_seen = id;
+        }
+        CHECK_INT(outside, 0);
+        CHECKF(min_seen < lowest_kept + 20, "lowest id drawn %d, nucleus starts at %d", min_seen, lowest_kept);
+        es_sampler_free(s);
+    }
     TEST("sampler: a large vocabulary with top_k and top_p together") {
         int n = 128256;
         float *logits = malloc(sizeof(float) * (size_t)n);

@@ -17,6 +17,8 @@
 
 #include "util/rng.h"
 
+#define N_BUCKETS 2048 /* probability buckets of nucleus() */
+
 typedef struct candidate {
     int32_t id;
     float p; /* probability after the temperature */
@@ -27,6 +29,7 @@ struct es_sampler {
     int vocab_size;
     uint64_t rng_state;  /* xorshift64* state, never 0 */
     candidate *cand;     /* (vocab_size) scratch */
+    double bucket_mass[N_BUCKETS]; /* scratch of nucleus() */
 };
 
 /* Uniform in [0, 1) with 24 bits, exactly representable as a float. */
@@ -72,30 +75,34 @@ static int by_prob_desc(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
-/* Moves the k most probable candidates to the front, sorted (a min-heap of
- * size k over the n candidates: O(n log k), cheap for k << n). */
-static void keep_top_k(candidate *c, int n, int k) {
-    for (int i = k / 2 - 1; i >= 0; i--) { /* heapify c[0..k): min at the root */
-        for (int j = i;;) {
-            int l = 2 * j + 1, m = j;
-            if (l < k && by_prob_desc(&c[l], &c[m]) > 0) m = l;
-            if (l + 1 < k && by_prob_desc(&c[l + 1], &c[m]) > 0) m = l + 1;
-            if (m == j) break;
-            candidate t = c[j]; c[j] = c[m]; c[m] = t;
-            j = m;
-        }
+static void swap(candidate *a, candidate *b) {
+    candidate t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Restores the heap below j, whose root is the worst candidate kept. */
+static void sift_down(candidate *c, int k, int j) {
+    for (;;) {
+        int l = 2 * j + 1, m = j;
+        if (l < k && by_prob_desc(&c[l], &c[m]) > 0) m = l;
+        if (l + 1 < k && by_prob_desc(&c[l + 1], &c[m]) > 0) m = l + 1;
+        if (m == j) return;
+        swap(&c[j], &c[m]);
+        j = m;
     }
+}
+
+/* Moves the k most probable of the n candidates to the front, sorted, and
+ * leaves the others after them (the array stays a permutation, so it can be
+ * called again with a larger k). A heap of the k best, worst at the root:
+ * O(n log k), cheap for k << n. */
+static void keep_top_k(candidate *c, int n, int k) {
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
     for (int i = k; i < n; i++) {
         if (by_prob_desc(&c[i], &c[0]) >= 0) continue; /* not better than the worst kept */
-        c[0] = c[i];
-        for (int j = 0;;) {
-            int l = 2 * j + 1, m = j;
-            if (l < k && by_prob_desc(&c[l], &c[m]) > 0) m = l;
-            if (l + 1 < k && by_prob_desc(&c[l + 1], &c[m]) > 0) m = l + 1;
-            if (m == j) break;
-            candidate t = c[j]; c[j] = c[m]; c[m] = t;
-            j = m;
-        }
+        swap(&c[0], &c[i]);
+        sift_down(c, k, 0);
     }
     qsort(c, (size_t)k, sizeof *c, by_prob_desc);
 }
@@ -115,31 +122,64 @@ static int softmax_candidates(es_sampler *s, const float *logits) {
     return n;
 }
 
-/* Sorts the candidates by probability and cuts them to top_k and top_p.
- * For top_p alone, candidates below (1 - top_p) / (n - 1) cannot be in the
- * nucleus (the rest could not reach the mass), so they are dropped before
- * sorting, as llama2.c does. */
-static int sort_and_cut(es_sampler *s, int n) {
+/* Bucket of a probability: the top 11 bits of a positive float (exponent
+ * and 3 mantissa bits) rise with its value, so buckets order the candidates
+ * coarsely without sorting. */
+static int bucket_of(float p) {
+    uint32_t bits;
+    memcpy(&bits, &p, sizeof bits);
+    return (int)(bits >> 20) & (N_BUCKETS - 1);
+}
+
+/* The nucleus: the smallest set of most probable candidates whose mass
+ * reaches top_p, moved to the front (not sorted). A histogram of the mass by
+ * bucket finds the bucket where the mass is reached; only that bucket is
+ * sorted. O(n), where sorting a 128k vocabulary per token would cost more
+ * than a small model's forward pass when the distribution is flat. */
+static int nucleus(candidate *c, int n, float top_p, double *bucket_mass) {
+    memset(bucket_mass, 0, N_BUCKETS * sizeof *bucket_mass);
+    for (int i = 0; i < n; i++) bucket_mass[bucket_of(c[i].p)] += c[i].p;
+    double above = 0; /* mass of the buckets above the boundary one */
+    int boundary = N_BUCKETS - 1;
+    while (boundary > 0 && above + bucket_mass[boundary] < top_p) above += bucket_mass[boundary--];
+    /* candidates above the boundary first, then the boundary bucket's, sorted */
+    int front = 0;
+    for (int i = 0; i < n; i++)
+        if (bucket_of(c[i].p) > boundary) swap(&c[front++], &c[i]);
+    int mid = front;
+    for (int i = front; i < n; i++)
+        if (bucket_of(c[i].p) == boundary) swap(&c[mid++], &c[i]);
+    qsort(c + front, (size_t)(mid - front), sizeof *c, by_prob_desc);
+    for (int i = front; i < mid; i++)
+        if ((above += c[i].p) >= top_p) return i + 1;
+    return mid > 0 ? mid : n; /* rounding: the whole mass fell just short */
+}
+
+/* Cuts the candidates to top_k, then top_p, then min_p; returns the count. */
+static int cut(es_sampler *s, int n) {
     const es_sampler_params *p = &s->params;
     candidate *c = s->cand;
+    int sorted = 0;
     if (p->top_k > 0 && p->top_k < n) {
         keep_top_k(c, n, p->top_k);
         n = p->top_k;
-    } else if (p->top_p < 1.0f) {
-        float cutoff = (1.0f - p->top_p) / (float)(n > 1 ? n - 1 : 1);
-        int kept = 0;
-        for (int i = 0; i < n; i++) if (c[i].p >= cutoff) c[kept++] = c[i];
-        n = kept;
-        qsort(c, (size_t)n, sizeof *c, by_prob_desc);
-    } else {
-        qsort(c, (size_t)n, sizeof *c, by_prob_desc);
+        sorted = 1;
     }
     if (p->top_p < 1.0f) {
-        double mass = 0;
-        for (int i = 0; i < n; i++) {
-            mass += c[i].p;
-            if (mass >= p->top_p) { n = i + 1; break; }
+        if (sorted) {
+            double mass = 0;
+            for (int i = 0; i < n; i++)
+                if ((mass += c[i].p) >= p->top_p) { n = i + 1; break; }
+        } else {
+            n = nucleus(c, n, p->top_p, s->bucket_mass);
         }
+    }
+    if (p->min_p > 0.0f) {
+        float max = 0;
+        for (int i = 0; i < n; i++) if (c[i].p > max) max = c[i].p;
+        int kept = 0;
+        for (int i = 0; i < n; i++) if (c[i].p >= p->min_p * max) c[kept++] = c[i];
+        n = kept;
     }
     return n;
 }
@@ -147,14 +187,7 @@ static int sort_and_cut(es_sampler *s, int n) {
 int32_t es_sampler_sample(es_sampler *s, const float *logits) {
     const es_sampler_params *p = &s->params;
     if (p->temperature <= 0.0f || p->top_k == 1) return argmax(logits, s->vocab_size);
-    int n = softmax_candidates(s, logits);
-    n = sort_and_cut(s, n);
-    if (p->min_p > 0.0f) {
-        float floor_p = p->min_p * s->cand[0].p; /* sorted: cand[0] is the max */
-        int kept = 1;
-        while (kept < n && s->cand[kept].p >= floor_p) kept++;
-        n = kept;
-    }
+    int n = cut(s, softmax_candidates(s, logits));
     double total = 0;
     for (int i = 0; i < n; i++) total += s->cand[i].p;
     double r = rng_uniform(&s->rng_state) * total, acc = 0;
