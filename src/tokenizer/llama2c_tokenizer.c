@@ -113,6 +113,13 @@ es_tokenizer *es_tokenizer_from_llama2c(const char *path, int vocab_size, es_err
         es_fail(err, "%s: no tokens", path);
         goto fail;
     }
+    /* The format stores no count, so a vocabulary for another model (Llama 2's
+     * 32,000 tokens for a 512-token model) would otherwise load silently. */
+    if (vocab_size > 0 && pos != size) {
+        es_fail(err, "%s: has more than the model's %d tokens (%zu bytes follow token %d): "
+                "not this model's tokenizer", path, vocab_size, size - pos, (int)n - 1);
+        goto fail;
+    }
     t = tok_new(TOK_SPM, n, path, err);
     scratch = malloc(3 * (size_t)max_len);
     if (!t || !scratch) {
