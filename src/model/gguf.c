@@ -116,8 +116,7 @@ typedef struct parser {
     gguf_file *f;
 } parser;
 
-/* Bytes of one element of a fixed-size type; 0 for STRING, ARRAY, unknown. */
-static size_t fixed_size(uint32_t type) {
+size_t gguf_type_size(uint32_t type) {
     switch (type) {
     case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
     case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
@@ -128,7 +127,7 @@ static size_t fixed_size(uint32_t type) {
 }
 
 static int is_known_type(uint32_t type) {
-    return fixed_size(type) || type == GGUF_TYPE_STRING || type == GGUF_TYPE_ARRAY;
+    return gguf_type_size(type) || type == GGUF_TYPE_STRING || type == GGUF_TYPE_ARRAY;
 }
 
 static int truncated(parser *p, const char *what) {
@@ -188,7 +187,7 @@ static int parse_array(parser *p, gguf_kv *kv, const char *what) {
     kv->v.arr.n = n;
     if (elem == GGUF_TYPE_STRING) return parse_string_array(p, kv, what);
 
-    size_t size = fixed_size(elem);
+    size_t size = gguf_type_size(elem);
     if (n > bytes_left(&p->c) / size)
         return es_fail(p->err, "%s: %s: array count %" PRIu64 " runs past the end of the file",
                        p->name, what, n);
@@ -208,7 +207,7 @@ static int parse_value(parser *p, uint32_t type, gguf_kv *kv, const char *what) 
         kv->type = GGUF_TYPE_STRING;
         return 0;
     }
-    size_t size = fixed_size(type);
+    size_t size = gguf_type_size(type);
     const uint8_t *q;
     if (!size) return es_fail(p->err, "%s: %s: unknown value type %" PRIu32, p->name, what, type);
     if (take(&p->c, size, &q)) return truncated(p, what);

@@ -106,5 +106,7 @@ int gguf_get_arr(const gguf_file *f, const char *key, gguf_type elem_type,
                  const gguf_kv **out, es_error *err);
 
 const char *gguf_type_name(gguf_type t);
+/* Bytes of one value of a fixed-size type; 0 for STRING, ARRAY and unknown types. */
+size_t gguf_type_size(uint32_t type);
 
 #endif

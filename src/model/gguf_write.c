@@ -156,16 +156,6 @@ fail:
     return -1;
 }
 
-static size_t fixed_size(uint32_t type) {
-    switch (type) {
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
-    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
-    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
-    case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64: case GGUF_TYPE_FLOAT64: return 8;
-    default: return 0;
-    }
-}
-
 int gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v) {
     sink s = {0};
     put_u32(&s, v);
@@ -202,7 +192,7 @@ int gguf_writer_set_str(gguf_writer *w, const char *key, const char *v) {
 /* Fixed-size array body (element type, count, elements); -1 on a bad type,
  * a byte count that overflows, or a bool element other than 0 or 1. */
 static int put_fixed_array(sink *s, uint32_t elem_type, const void *data, uint64_t n) {
-    size_t size = fixed_size(elem_type);
+    size_t size = gguf_type_size(elem_type);
     if (!size || n > SIZE_MAX / size || (n && !data)) return -1;
     if (elem_type == GGUF_TYPE_BOOL)
         for (uint64_t i = 0; i < n; i++)
