@@ -2,7 +2,8 @@
 #   make demo     install missing Debian packages, build, run the main job
 #   make check    install missing Debian packages, build, run the tests twice:
 #                 optimised, then under AddressSanitizer + UBSan
-#   make fuzz     fuzz the GGUF parser with libFuzzer (FUZZ_SECONDS, default 600)
+#   make fuzz     fuzz every file parser with libFuzzer, FUZZ_SECONDS each (default
+#                 600); FUZZ_TARGET=name runs one (gguf, model, llama2c, tokenizer_json)
 #   make          just build (build/entroscope, build/run_tests)
 # BUILD=dir SAN=1 CC=clang select the build directory, sanitizers, compiler.
 
@@ -74,16 +75,48 @@ demo: deps
 	  ./build/entroscope generate -m $(SHARED)/models/stories260K/stories260K.gguf --temp 0 -n 200; echo; \
 	fi
 
+# libFuzzer targets (tests/fuzz/README.md), run one after the other:
+#   gguf            the GGUF parser alone (src/model/gguf.c)
+#   model           es_model_load on a GGUF: config, tensors, tokenizer keys
+#   llama2c         a llama2.c checkpoint + tokenizer.bin
+#   tokenizer_json  a Hugging Face tokenizer.json
+# FUZZ_TARGET=name runs one; seeds come from tests/fuzz/corpus (gguf) or
+# tests/fuzz/corpus_<name>, what libFuzzer learns goes to build-fuzz/corpus_<name>.
 FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := gguf model llama2c tokenizer_json
+FUZZ_TARGET  ?= $(FUZZ_TARGETS)
+FUZZ_RUN     := $(patsubst fuzz_%,%,$(FUZZ_TARGET))
+FUZZ_CFLAGS  := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=undefined -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
+                -Iinclude -Isrc
+FUZZ_OBJ     := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
+
+.SECONDARY: $(FUZZ_OBJ) # objects of a pattern chain, kept for the next build
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fopenmp -MMD -MP -c $< -o $@
+
+build-fuzz/fuzz_gguf: tests/fuzz/fuzz_gguf.c src/model/gguf.c src/util/error.c src/tensor/tensor.c
+	@mkdir -p build-fuzz
+	clang $(FUZZ_CFLAGS) $^ -o $@
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_OBJ)
+	clang $(FUZZ_CFLAGS) -fopenmp $< $(FUZZ_OBJ) -o $@ -lpcre2-8 -lcjson -lm
+
 fuzz: deps
-	@mkdir -p build-fuzz/corpus
-	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_DEFAULT_SOURCE -Iinclude -Isrc \
-	    tests/fuzz/fuzz_gguf.c src/model/gguf.c src/util/error.c src/tensor/tensor.c -o build-fuzz/fuzz_gguf
-	./build-fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=build-fuzz/ \
-	    build-fuzz/corpus tests/fuzz/corpus
+	@for t in $(FUZZ_RUN); do case " $(FUZZ_TARGETS) " in *" $$t "*) ;; \
+	  *) echo "unknown FUZZ_TARGET $$t (one of: $(FUZZ_TARGETS))"; exit 1;; esac; done
+	$(MAKE) $(FUZZ_RUN:%=build-fuzz/fuzz_%)
+	@set -e; for t in $(FUZZ_RUN); do \
+	  seeds=tests/fuzz/corpus_$$t; if [ $$t = gguf ]; then seeds=tests/fuzz/corpus; fi; \
+	  mkdir -p build-fuzz/corpus_$$t; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  ./build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+	      -artifact_prefix=build-fuzz/ build-fuzz/corpus_$$t $$seeds; \
+	done
 
 clean:
 	rm -rf build build-asan build-clang build-fuzz
 
 .PHONY: all deps test check demo fuzz clean
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)

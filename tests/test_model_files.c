@@ -171,6 +171,9 @@ static void test_malformed_gguf(void) {
         {"missing key", {.drop_key = "llama.block_count"}, 0, "missing key llama.block_count"},
         {"vocabulary only", {.no_tensors = 1}, 0,
          "has no tensors (a vocabulary-only GGUF): it can tokenize but not generate"},
+        /* fuzz finding: text from the file is shown on one line, control bytes as '?' */
+        {"architecture with a newline", {.arch = "lla\nma"}, 0,
+         "unsupported architecture 'lla?ma' (only llama)"},
     };
     random_model rm;
     es_config c = random_config(256, 64, 1, 4, 2, 64, 260, 64);

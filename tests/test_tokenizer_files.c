@@ -345,6 +345,20 @@ static void test_malformed_json(void) {
              {.added = "{\"id\": 99999999, \"content\": \"zz\"}"},
              "added_tokens entry"},
             {"no byte character", NULL, {.byte0 = "zz0"}, "no token for byte 0x00"},
+            /* Fuzz finding (fuzz_tokenizer_json): a newline in a merge made a two-line
+             * message; text from the file is now shown with '?' for control bytes. */
+            {"merge with a newline", NULL, {.merges = "\"a b\", [\"ab\\n\", \"c\"]"},
+             "merge 1 names unknown token \"ab?\""},
+            {"vocab key with a newline", NULL, {.vocab_extra = "\"a\\nb\": -1"},
+             "model.vocab[\"a?b\"]"},
+            {"added token with a newline", NULL,
+             {.added = "{\"id\": 256, \"content\": \"z\\nz\", \"special\": true}"},
+             "added token 256 \"z?z\" differs"},
+#define E5 "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9" /* "ééééé": 10 bytes */
+            {"long key cut between characters", NULL,
+             {.vocab_extra = "\"x" E5 E5 E5 E5 E5 "\": -1"}, /* shown: 39 bytes, not 40 */
+             "model.vocab[\"x" E5 E5 E5 "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9...\"]"},
+#undef E5
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             char *json = cases[i].raw ? strdup(cases[i].raw) : mini_tokenizer_json(&cases[i].o);
@@ -448,6 +462,8 @@ static void test_llama2c_files(void) {
             {"'▁a' and ' a'", {0}, 0, "have the same text"},
             {"fewer than the model's", {0}, 20, "holds 10 tokens, the model needs 20"},
             {"cut after 9 tokens", {0}, 0, "truncated in the header of token 10"},
+            /* fuzz finding: a piece with a newline in a message (see the JSON table) */
+            {"piece twice, with a newline", {0}, 0, "tokens 0 and 1 have the same text \"x?y\""},
         };
         const int32_t *headers[] = {NULL, &zero, &minus5, &huge};
         for (int i = 1; i < 4; i++)
@@ -465,6 +481,8 @@ static void test_llama2c_files(void) {
         bin_token(&cases[12].b, 0, "\xE2\x96\x81" "a", 4); /* "▁a" */
         cases[13].b = small_bin(10);
         cases[14].b = small_bin(10), bin_token(&cases[14].b, 0, NULL, 0), cases[14].b.n -= 5;
+        cases[15].b = (sbuf){malloc(4), 4, 4}, memcpy(cases[15].b.s, &ten, 4); /* fuzz finding */
+        bin_token(&cases[15].b, 0, "x\ny", 3), bin_token(&cases[15].b, 0, "x\ny", 3);
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             const char *path = tmp_file("bad.bin");
             write_file(path, cases[i].b.s ? cases[i].b.s : "", cases[i].b.n);
@@ -476,6 +494,29 @@ static void test_llama2c_files(void) {
         es_error err = {{0}};
         CHECK(es_tokenizer_from_llama2c(tmp_file("x.bin"), -1, &err) == NULL &&
               strstr(err.msg, "negative"));
+    }
+    /* Fuzz finding (fuzz_llama2c, UBSan): with every piece empty the text pool
+     * stayed NULL and the piece index did arithmetic on a null pointer. */
+    TEST("tokenizer: a tokenizer.bin whose only piece is empty loads and encodes") {
+        int32_t one = 1;
+        sbuf b = {malloc(4), 4, 4};
+        memcpy(b.s, &one, 4);
+        bin_token(&b, 0, NULL, 0);
+        const char *path = tmp_file("empty_piece.bin");
+        write_file(path, b.s, b.n);
+        free(b.s);
+        es_error err = {{0}};
+        es_tokenizer *t = es_tokenizer_from_llama2c(path, 0, &err);
+        CHECKF(t && es_tokenizer_vocab_size(t) == 1, "%s", err.msg);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        /* no byte tokens, no <unk>: "▁a" cannot be encoded, which must be said */
+        CHECK(t && es_tokenize(t, "a", 1, 0, &ids, &n, &err) < 0 &&
+              strstr(err.msg, "cannot encode byte 0xE2"));
+        CHECK(t && es_tokenize(t, "", 0, ES_TOKENIZE_ADD_BOS, &ids, &n, &err) == 0 && n == 0);
+        free(ids);
+        CHECK(piece_eq(t, -1, 0, 1, ""));
+        es_tokenizer_free(t);
     }
 }
 
@@ -584,6 +625,9 @@ static void test_malformed_gguf(void) {
              "tokens 1 and 299 have the same text"},
             {"byte token misspelled", MUT_TOKEN, "tokenizer.ggml.tokens", "<0xZZ>", 3,
              "byte token 3 is not spelled <0xXX>"},
+            /* fuzz finding: text from the file on one line (see the JSON table) */
+            {"model with a newline", MUT_STR, "tokenizer.ggml.model", "ll\nama", 0,
+             "unsupported tokenizer model \"ll?ama\""},
         };
         static const gguf_case bpe_cases[] = {
             {"pre qwen2", MUT_STR, "tokenizer.ggml.pre", "qwen2", 0,
@@ -598,6 +642,11 @@ static void test_malformed_gguf(void) {
              "tokenizer.ggml.merges"},
             {"no byte character", MUT_TOKEN, "tokenizer.ggml.tokens", "zz0", 0,
              "no token for byte 0x00"},
+            /* fuzz finding: text from the file on one line (see the JSON table) */
+            {"pre with a newline", MUT_STR, "tokenizer.ggml.pre", "qw\nen", 0,
+             "unsupported pre-tokenizer \"qw?en\""},
+            {"merge with a newline", MUT_MERGE, "tokenizer.ggml.merges", "a\nb c", 0,
+             "merge 0 names unknown token \"a?b\""},
         };
         for (size_t i = 0; spm && i < sizeof spm_cases / sizeof spm_cases[0]; i++)
             check_gguf_case(spm, &spm_cases[i]);

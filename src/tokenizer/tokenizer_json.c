@@ -75,8 +75,8 @@ static int count_vocab(const char *path, const cJSON *vocab, const cJSON *added,
     for (const cJSON *v = vocab->child; v; v = v->next, entries++) {
         int64_t id = json_id(v);
         if (id < 0)
-            return es_fail(err, "%s: model.vocab[\"%.40s\"]: id is not an integer in 0..%d", path,
-                           v->string, TOK_MAX_VOCAB - 1);
+            return es_fail(err, "%s: model.vocab[\"%s\"]: id is not an integer in 0..%d", path,
+                           tok_show(v->string, strlen(v->string)).text, TOK_MAX_VOCAB - 1);
         if (id > max_id) max_id = id;
     }
     for (const cJSON *a = added ? added->child : NULL; a; a = a->next, entries++) {
@@ -110,8 +110,8 @@ static int read_vocab(es_tokenizer *t, const cJSON *vocab, const cJSON *added, e
         size_t old_len; /* an added token may restate a vocabulary entry */
         const char *old = tok_text(t, id, &old_len);
         if (old_len != len || memcmp(old, content, len) != 0)
-            return es_fail(err, "%s: added token %d \"%.40s\" differs from model.vocab's", t->path,
-                           (int)id, content);
+            return es_fail(err, "%s: added token %d \"%s\" differs from model.vocab's", t->path,
+                           (int)id, tok_show(content, len).text);
         t->types[id] = (uint8_t)type;
     }
     return 0;
