@@ -26,7 +26,6 @@ enum {
     DEFAULT_ALIGNMENT = 32,
     KV_MIN_BYTES = 13,          /* key length 8 + value type 4 + a 1-byte value */
     TENSOR_INFO_MIN_BYTES = 32, /* name length 8 + n_dims 4 + one ne 8 + type 4 + offset 8 */
-    SHOWN_MAX = 64,             /* names in messages are cut to this many bytes */
 };
 
 /* ------------------------------------------------------------ cursor -- */
@@ -83,21 +82,7 @@ static int read_str(cursor *c, gguf_str *s) {
 
 /* ---------------------------------------------------------- messages -- */
 
-/* A name as shown in a message: printable ASCII, at most SHOWN_MAX bytes. */
-typedef struct shown {
-    char text[SHOWN_MAX + 4];
-} shown;
-
-static shown show(gguf_str s) {
-    shown out;
-    size_t n = s.len < SHOWN_MAX ? (size_t)s.len : SHOWN_MAX;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s.ptr[i];
-        out.text[i] = ch >= 0x20 && ch < 0x7f ? ch : '?';
-    }
-    strcpy(out.text + n, s.len > SHOWN_MAX ? "..." : "");
-    return out;
-}
+static es_shown show(gguf_str s) { return es_show(s.ptr, (size_t)s.len); }
 
 const char *gguf_type_name(gguf_type t) {
     static const char *const names[] = {
@@ -219,7 +204,7 @@ static int parse_value(parser *p, uint32_t type, gguf_kv *kv, const char *what) 
 }
 
 static int parse_kv(parser *p, uint64_t i, gguf_kv *kv) {
-    char what[SHOWN_MAX + 64];
+    char what[ES_SHOWN_MAX + 64];
     uint32_t type;
     snprintf(what, sizeof what, "key/value %" PRIu64, i);
     if (read_str(&p->c, &kv->key)) return truncated(p, what);
@@ -291,7 +276,7 @@ static int mul_u64(uint64_t a, uint64_t b, uint64_t *out) {
 
 /* Element and byte counts from the shape and type (all overflow-checked). */
 static int tensor_sizes(parser *p, gguf_tensor_info *t) {
-    shown name = show(t->name);
+    es_shown name = show(t->name);
     uint64_t n = 1;
     for (uint32_t d = 0; d < t->n_dims; d++) {
         if (t->ne[d] == 0)
@@ -321,7 +306,7 @@ static int tensor_sizes(parser *p, gguf_tensor_info *t) {
 }
 
 static int parse_tensor_info(parser *p, uint64_t i, gguf_tensor_info *t) {
-    char what[SHOWN_MAX + 64];
+    char what[ES_SHOWN_MAX + 64];
     snprintf(what, sizeof what, "tensor info %" PRIu64, i);
     if (read_str(&p->c, &t->name)) return truncated(p, what);
     snprintf(what, sizeof what, "tensor info %" PRIu64 " ('%s')", i, show(t->name).text);
@@ -547,7 +532,7 @@ static int is_signed_int(gguf_type t) {
 }
 
 /* The key as shown in a getter's message (it may come from a file). */
-static shown show_key(const char *key) { return show((gguf_str){key, strlen(key)}); }
+static es_shown show_key(const char *key) { return show((gguf_str){key, strlen(key)}); }
 
 static int wrong_type(const gguf_file *f, const char *key, const char *expected,
                       const gguf_kv *kv, es_error *err) {

@@ -246,16 +246,6 @@ es_tokenizer *es_model_tokenizer_load(const char *path, int vocab_size, es_error
 
 /* ---------------------------------------------------------------- GGUF -- */
 
-/* A string from the file as a message shows it: at most size - 1 bytes,
- * control bytes as '?', so that the message stays one line. */
-static const char *shown(char *buf, size_t size, gguf_str s) {
-    size_t n = s.len < size ? (size_t)s.len : size - 1;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (unsigned char)s.ptr[i] < 0x20 || s.ptr[i] == 0x7f ? '?' : s.ptr[i];
-    buf[n] = '\0';
-    return buf;
-}
-
 /* An integer key that must fit in an int. Returns 0, 1 (absent), or -1. */
 static int gguf_int(const gguf_file *f, const char *key, int required, int *out,
                     es_error *err) {
@@ -360,7 +350,6 @@ static int gguf_weights(es_model *m, es_error *err) {
 int es_model_load_gguf(es_model *m, const char *path, const char *tokenizer_path,
                        es_error *err) {
     gguf_str arch, name;
-    char buf[65];
     if (gguf_open(&m->gguf, path, err) < 0) return -1;
     m->has_gguf = 1;
     const gguf_file *f = &m->gguf;
@@ -373,7 +362,7 @@ int es_model_load_gguf(es_model *m, const char *path, const char *tokenizer_path
     if (rc == 1) return es_fail(err, "%s: missing key general.architecture", path);
     if (!gguf_str_eq(arch, "llama"))
         return es_fail(err, "%s: unsupported architecture '%s' (only llama)", path,
-                       shown(buf, sizeof buf, arch));
+                       es_show(arch.ptr, (size_t)arch.len).text);
     rc = gguf_get_str(f, "general.name", &name, err);
     if (rc < 0) return -1;
     if (rc == 0) {

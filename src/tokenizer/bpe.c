@@ -85,7 +85,7 @@ static int merge_side(const es_tokenizer *t, int32_t rank, const char *s, size_t
     *id = piece_map_find(&t->by_text, s, len);
     if (*id < 0)
         return es_fail(err, "%s: merge %d names unknown token \"%s\"", t->path, (int)rank,
-                       tok_show(s, len).text);
+                       es_show(s, len).text);
     return 0;
 }
 
@@ -104,7 +104,7 @@ int bpe_add_merge(es_tokenizer *t, const char *a, size_t a_len, const char *b,
     if (joined != small) free(joined);
     if (merged < 0)
         return es_fail(err, "%s: merge %d: \"%s\" + \"%s\" is not a token", t->path,
-                       (int)rank, tok_show(a, a_len).text, tok_show(b, b_len).text);
+                       (int)rank, es_show(a, a_len).text, es_show(b, b_len).text);
     /* A repeated pair keeps its first (lowest) rank; the list keeps both
      * so that writing it back reproduces the file. */
     if (pair_map_add(&t->merges, left, right, rank, merged) < 0)

@@ -187,7 +187,7 @@ int tok_index(es_tokenizer *t, es_error *err) {
         size_t len;
         const char *s = tok_text(t, a, &len);
         return es_fail(err, "%s: tokens %d and %d have the same text \"%s\"", t->path,
-                       (int)a, (int)b, tok_show(s, len).text);
+                       (int)a, (int)b, es_show(s, len).text);
     }
     if (t->kind == TOK_SPM && index_byte_tokens(t, err) != 0) return -1;
     if (t->kind == TOK_BPE && bpe_prepare(t, err) != 0) return -1;
@@ -263,21 +263,6 @@ size_t utf8_char_len(const unsigned char *s, size_t n) {
     }
     if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 1;
     return len;
-}
-
-tok_shown tok_show(const char *s, size_t len) {
-    tok_shown out;
-    size_t n = len;
-    if (n > TOK_SHOWN_MAX) { /* back up to the start of a character */
-        n = TOK_SHOWN_MAX;
-        for (int k = 0; k < 3 && ((unsigned char)s[n] & 0xC0) == 0x80; k++) n--;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out.text[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-    }
-    strcpy(out.text + n, n < len ? "..." : "");
-    return out;
 }
 
 void es_tokenizer_free(es_tokenizer *t) {

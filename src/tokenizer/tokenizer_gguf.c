@@ -103,7 +103,7 @@ static int read_pre(es_tokenizer *t, const gguf_file *f, es_error *err) {
         return 0;
     }
     return es_fail(err, "%s: unsupported pre-tokenizer \"%s\" (only llama-bpe)", f->path,
-                   tok_show(pre.ptr, (size_t)pre.len).text);
+                   es_show(pre.ptr, (size_t)pre.len).text);
 }
 
 static int get_id(const gguf_file *f, const char *key, int64_t *id, es_error *err) {
@@ -151,7 +151,7 @@ es_tokenizer *es_tokenizer_from_gguf(const gguf_file *f, es_error *err) {
     else if (gguf_str_eq(model, "gpt2")) kind = TOK_BPE;
     else {
         es_fail(err, "%s: unsupported tokenizer model \"%s\" (llama or gpt2)", f->path,
-                tok_show(model.ptr, (size_t)model.len).text);
+                es_show(model.ptr, (size_t)model.len).text);
         return NULL;
     }
     rc = gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &tokens, err);

@@ -144,15 +144,6 @@ size_t bpe_decode_piece(const es_tokenizer *t, int32_t id, char *out);
 int tok_read_file(const char *path, size_t max_size, char **buf, size_t *size,
                   es_error *err);
 
-/* Up to TOK_SHOWN_MAX bytes of text from a file (a piece, a merge, a name)
- * as a message shows it: control bytes become '?' so that the message stays
- * one line, and a cut never splits a UTF-8 character ("..." marks it). */
-#define TOK_SHOWN_MAX 40
-typedef struct tok_shown {
-    char text[TOK_SHOWN_MAX + 4];
-} tok_shown;
-tok_shown tok_show(const char *s, size_t len);
-
 /* Length of the UTF-8 character starting at s (at most n bytes); 1 for an
  * invalid or truncated sequence, so that every byte is covered. */
 size_t utf8_char_len(const unsigned char *s, size_t n);

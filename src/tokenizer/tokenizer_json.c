@@ -76,7 +76,7 @@ static int count_vocab(const char *path, const cJSON *vocab, const cJSON *added,
         int64_t id = json_id(v);
         if (id < 0)
             return es_fail(err, "%s: model.vocab[\"%s\"]: id is not an integer in 0..%d", path,
-                           tok_show(v->string, strlen(v->string)).text, TOK_MAX_VOCAB - 1);
+                           es_show(v->string, strlen(v->string)).text, TOK_MAX_VOCAB - 1);
         if (id > max_id) max_id = id;
     }
     for (const cJSON *a = added ? added->child : NULL; a; a = a->next, entries++) {
@@ -111,7 +111,7 @@ static int read_vocab(es_tokenizer *t, const cJSON *vocab, const cJSON *added, e
         const char *old = tok_text(t, id, &old_len);
         if (old_len != len || memcmp(old, content, len) != 0)
             return es_fail(err, "%s: added token %d \"%s\" differs from model.vocab's", t->path,
-                           (int)id, tok_show(content, len).text);
+                           (int)id, es_show(content, len).text);
         t->types[id] = (uint8_t)type;
     }
     return 0;
