@@ -14,6 +14,7 @@
 #include "tokenizer/tokenizer_impl.h"
 
 void tokenizer_file_tests(void);
+#include "tokenizer_test_util.h"
 
 /* ------------------------------------------------------------- helpers -- */
 
@@ -424,7 +425,7 @@ static void check_round_trips(const es_tokenizer *tok, int n_strings, int random
 #define LLAMA2_TSV "tests/data/tokenizer/llama2.tsv"
 
 /* Tokenizes a C string into out (at most cap ids); returns the count. */
-static size_t enc(const es_tokenizer *tok, const char *text, int flags, int32_t *out, size_t cap) {
+size_t tokenizer_test_encode(const es_tokenizer *tok, const char *text, int flags, int32_t *out, size_t cap) {
     int32_t *ids;
     size_t n;
     es_error err = {{0}};
@@ -437,7 +438,7 @@ static size_t enc(const es_tokenizer *tok, const char *text, int flags, int32_t 
     return n;
 }
 
-static int piece_is(const es_tokenizer *tok, int32_t prev, int32_t id, int show, const char *want) {
+int tokenizer_test_piece_is(const es_tokenizer *tok, int32_t prev, int32_t id, int show, const char *want) {
     size_t len;
     const char *p = es_token_to_piece(tok, prev, id, show, &len);
     return len == strlen(want) && memcmp(p, want, len) == 0;
@@ -486,38 +487,38 @@ static void test_llama3(const es_tokenizer *json) {
         CHECK_INT(es_tokenizer_bos(json), 128000);
         CHECK_INT(es_tokenizer_eos(json), 128001);
         CHECK_STR(es_tokenizer_kind(json), "gpt2 (byte-level BPE, llama-bpe)");
-        n = enc(json, "Hello world", ES_TOKENIZE_ADD_BOS, ids, 64);
+        n = tokenizer_test_encode(json, "Hello world", ES_TOKENIZE_ADD_BOS, ids, 64);
         CHECK(n == 3 && ids[0] == 128000 && ids[1] == 9906 && ids[2] == 1917);
         CHECK(es_tokenizer_is_eog(json, 128001) && es_tokenizer_is_eog(json, 128009));
         /* Llama 3.0 has no <|eom_id|> (3.1 put it at 128008): no EOG by that id */
-        CHECK(piece_is(json, -1, 128008, 1, "<|reserved_special_token_4|>"));
+        CHECK(tokenizer_test_piece_is(json, -1, 128008, 1, "<|reserved_special_token_4|>"));
         CHECK(!es_tokenizer_is_eog(json, 128008));
         CHECK(!es_tokenizer_is_eog(json, 128000) && !es_tokenizer_is_eog(json, 9906) &&
               !es_tokenizer_is_eog(json, -1));
         CHECK_INT(json->n_merges, 280147);
     }
     TEST("tokenizer: llama3 special tokens are parsed only when asked") {
-        n = enc(json, "<|eot_id|>", ES_TOKENIZE_PARSE_SPECIAL, ids, 64);
+        n = tokenizer_test_encode(json, "<|eot_id|>", ES_TOKENIZE_PARSE_SPECIAL, ids, 64);
         CHECK(n == 1 && ids[0] == 128009);
-        n = enc(json, "<|eot_id|>", 0, ids, 64);
+        n = tokenizer_test_encode(json, "<|eot_id|>", 0, ids, 64);
         CHECK(n > 1);
         for (size_t i = 0; i < n && i < 64; i++) CHECK(ids[i] < 128000);
-        n = enc(json, "<|begin_of_text|>", ES_TOKENIZE_PARSE_SPECIAL | ES_TOKENIZE_ADD_BOS, ids,
+        n = tokenizer_test_encode(json, "<|begin_of_text|>", ES_TOKENIZE_PARSE_SPECIAL | ES_TOKENIZE_ADD_BOS, ids,
                 64);
         CHECK(n == 2 && ids[0] == 128000 && ids[1] == 128000);
-        n = enc(json, "<|eot_id", ES_TOKENIZE_PARSE_SPECIAL, ids, 64); /* incomplete: plain text */
+        n = tokenizer_test_encode(json, "<|eot_id", ES_TOKENIZE_PARSE_SPECIAL, ids, 64); /* incomplete: plain text */
         for (size_t i = 0; i < n && i < 64; i++) CHECK(ids[i] < 128000);
     }
     TEST("tokenizer: llama3 decodes pieces to exact bytes") {
-        CHECK(piece_is(json, -1, 128009, 0, ""));
-        CHECK(piece_is(json, -1, 128009, 1, "<|eot_id|>"));
-        CHECK(piece_is(json, 128000, 1917, 0, " world")); /* no leading-space rule for BPE */
-        CHECK(piece_is(json, -1, 1917, 0, " world"));
-        CHECK(piece_is(json, -1, 220, 0, " "));
-        CHECK(piece_is(json, -1, 198, 0, "\n"));
-        CHECK(piece_is(json, -1, 128256, 1, "") && piece_is(json, -1, -5, 1, ""));
+        CHECK(tokenizer_test_piece_is(json, -1, 128009, 0, ""));
+        CHECK(tokenizer_test_piece_is(json, -1, 128009, 1, "<|eot_id|>"));
+        CHECK(tokenizer_test_piece_is(json, 128000, 1917, 0, " world")); /* no leading-space rule for BPE */
+        CHECK(tokenizer_test_piece_is(json, -1, 1917, 0, " world"));
+        CHECK(tokenizer_test_piece_is(json, -1, 220, 0, " "));
+        CHECK(tokenizer_test_piece_is(json, -1, 198, 0, "\n"));
+        CHECK(tokenizer_test_piece_is(json, -1, 128256, 1, "") && tokenizer_test_piece_is(json, -1, -5, 1, ""));
         /* "😀" is F0 9F 98 80: split over tokens, each piece invalid UTF-8 alone */
-        n = enc(json, "\xF0\x9F\x98\x80", 0, ids, 64);
+        n = tokenizer_test_encode(json, "\xF0\x9F\x98\x80", 0, ids, 64);
         CHECK(n >= 2);
         size_t len;
         char *s = decode_all(json, ids, n, -1, &len);
@@ -528,9 +529,9 @@ static void test_llama3(const es_tokenizer *json) {
     }
     TEST("tokenizer: llama3 invalid UTF-8 splits the text and every byte survives") {
         int32_t a[64], b[64], c[64], all[64];
-        size_t na = enc(json, "ab", 0, a, 64), nb = enc(json, "\xFF", 0, b, 64);
-        size_t nc = enc(json, "cd", 0, c, 64);
-        size_t nall = enc(json, "ab\xFF" "cd", 0, all, 64);
+        size_t na = tokenizer_test_encode(json, "ab", 0, a, 64), nb = tokenizer_test_encode(json, "\xFF", 0, b, 64);
+        size_t nc = tokenizer_test_encode(json, "cd", 0, c, 64);
+        size_t nall = tokenizer_test_encode(json, "ab\xFF" "cd", 0, all, 64);
         CHECK(nall == na + nb + nc && memcmp(all, a, na * 4) == 0 &&
               memcmp(all + na, b, nb * 4) == 0 && memcmp(all + na + nb, c, nc * 4) == 0);
         CHECK(round_trips(json, "\xC3\x28 \xE2\x82 \xF0\x9F\x98 x\x80y\xC0\xAF\xED\xA0\x80", 18));
@@ -563,15 +564,15 @@ static void test_llama2(const es_tokenizer *bin) {
         CHECK_INT(es_tokenizer_eos(bin), 2);
         CHECK(es_tokenizer_is_eog(bin, 2) && !es_tokenizer_is_eog(bin, 1));
         CHECK_STR(es_tokenizer_kind(bin), "llama (SentencePiece BPE)");
-        n = enc(bin, "Hello", ES_TOKENIZE_ADD_BOS, ids, 64);
+        n = tokenizer_test_encode(bin, "Hello", ES_TOKENIZE_ADD_BOS, ids, 64);
         CHECK(n == 2 && ids[0] == 1 && ids[1] == 15043);
-        CHECK(piece_is(bin, 1, 15043, 0, "Hello")); /* after BOS: no leading space */
-        CHECK(piece_is(bin, -1, 15043, 0, " Hello"));
-        CHECK(piece_is(bin, 1, 1, 0, "") && piece_is(bin, -1, 1, 1, "<s>") &&
-              piece_is(bin, -1, 2, 1, "</s>"));
-        CHECK(piece_is(bin, -1, 0, 0, "") && piece_is(bin, -1, 0, 1, "<unk>"));
-        CHECK(piece_is(bin, -1, 13, 0, "\n"));        /* <0x0A> */
-        n = enc(bin, "\xF0\x9F\x98\x80", 0, ids, 64); /* no piece: four byte tokens after '▁' */
+        CHECK(tokenizer_test_piece_is(bin, 1, 15043, 0, "Hello")); /* after BOS: no leading space */
+        CHECK(tokenizer_test_piece_is(bin, -1, 15043, 0, " Hello"));
+        CHECK(tokenizer_test_piece_is(bin, 1, 1, 0, "") && tokenizer_test_piece_is(bin, -1, 1, 1, "<s>") &&
+              tokenizer_test_piece_is(bin, -1, 2, 1, "</s>"));
+        CHECK(tokenizer_test_piece_is(bin, -1, 0, 0, "") && tokenizer_test_piece_is(bin, -1, 0, 1, "<unk>"));
+        CHECK(tokenizer_test_piece_is(bin, -1, 13, 0, "\n"));        /* <0x0A> */
+        n = tokenizer_test_encode(bin, "\xF0\x9F\x98\x80", 0, ids, 64); /* no piece: four byte tokens after '▁' */
         CHECK(n == 5 && ids[0] == 29871);
         size_t len;
         char *s = decode_all(bin, ids + 1, n - 1, -1, &len);
@@ -579,9 +580,9 @@ static void test_llama2(const es_tokenizer *bin) {
         free(s);
     }
     TEST("tokenizer: llama2 special tokens are parsed only when asked") {
-        n = enc(bin, "<s>hi</s>", ES_TOKENIZE_PARSE_SPECIAL, ids, 64);
+        n = tokenizer_test_encode(bin, "<s>hi</s>", ES_TOKENIZE_PARSE_SPECIAL, ids, 64);
         CHECK(n >= 3 && ids[0] == 1 && ids[n - 1] == 2);
-        n = enc(bin, "<s>hi</s>", 0, ids, 64);
+        n = tokenizer_test_encode(bin, "<s>hi</s>", 0, ids, 64);
         for (size_t i = 0; i < n && i < 64; i++) CHECK(ids[i] != 1 && ids[i] != 2);
     }
     TEST("tokenizer: llama2 round-trips random UTF-8 and random bytes") {

@@ -13,6 +13,7 @@
 #include "tokenizer/tokenizer_impl.h"
 
 void tokenizer_file_tests(void);
+#include "tokenizer_test_util.h"
 int tokenizers_identical(const es_tokenizer *a, const es_tokenizer *b);
 
 /* ------------------------------------------------------------- helpers -- */
@@ -91,30 +92,10 @@ static es_tokenizer *gguf_round_trip(const es_tokenizer *tok) {
     return back;
 }
 
-static size_t enc(const es_tokenizer *tok, const char *text, int flags, int32_t *out, size_t cap) {
-    int32_t *ids;
-    size_t n;
-    es_error err = {{0}};
-    if (es_tokenize(tok, text, strlen(text), flags, &ids, &n, &err) != 0) {
-        CHECKF(0, "es_tokenize(\"%s\"): %s", text, err.msg);
-        return 0;
-    }
-    for (size_t i = 0; i < n && i < cap; i++) out[i] = ids[i];
-    free(ids);
-    return n;
-}
-
-/* 1 if token id decodes to exactly want (pieces are not NUL-terminated). */
-static int piece_eq(const es_tokenizer *tok, int32_t prev, int32_t id, int show, const char *want) {
-    size_t len;
-    const char *p = es_token_to_piece(tok, prev, id, show, &len);
-    return len == strlen(want) && memcmp(p, want, len) == 0;
-}
-
 /* 1 if tokenizing text gives exactly the n ids that follow. */
 static int encodes_to(const es_tokenizer *tok, const char *text, int flags, int n, ...) {
     int32_t ids[64];
-    size_t got = enc(tok, text, flags, ids, 64);
+    size_t got = tokenizer_test_encode(tok, text, flags, ids, 64);
     if ((int)got != n) return 0;
     va_list ap;
     va_start(ap, n);
@@ -241,12 +222,12 @@ static void test_mini_json(void) {
             CHECK(encodes_to(t, "xyz", 0, 1, 259)); /* whole piece, though no merge makes it */
             CHECK(encodes_to(t, "x<tool>y", 0, 3, 120, 261, 121)); /* user-defined: always */
             CHECK(encodes_to(t, "<|eot_id|>", ES_TOKENIZE_PARSE_SPECIAL, 1, 260));
-            CHECK(enc(t, "<|eot_id|>", 0, NULL, 0) == 10);
+            CHECK(tokenizer_test_encode(t, "<|eot_id|>", 0, NULL, 0) == 10);
             CHECK(encodes_to(t, "ab", ES_TOKENIZE_ADD_BOS, 2, 262, 256));
             CHECK(es_tokenizer_is_eog(t, 260) && es_tokenizer_is_eog(t, 263) &&
                   !es_tokenizer_is_eog(t, 262));
             CHECK_INT(es_tokenizer_eos(t), 263);
-            CHECK(piece_eq(t, -1, 261, 0, "<tool>") && piece_eq(t, -1, 260, 0, ""));
+            CHECK(tokenizer_test_piece_is(t, -1, 261, 0, "<tool>") && tokenizer_test_piece_is(t, -1, 260, 0, ""));
             es_tokenizer *back = gguf_round_trip(t);
             CHECK(back && tokenizers_identical(t, back));
             if (back) CHECK(encodes_to(back, "xyz", 0, 1, 259));
@@ -424,9 +405,9 @@ static void test_llama2c_files(void) {
             CHECK(encodes_to(t, "\n", 0, 2, 6, 3));     /* byte fallback */
             CHECK(encodes_to(t, "c", 0, 2, 6, 0));      /* no <0x63>: <unk> */
             CHECK(encodes_to(t, "", ES_TOKENIZE_ADD_BOS, 1, 1));
-            CHECK(piece_eq(t, -1, 1, 1, "<s>") && piece_eq(t, -1, 2, 0, ""));
-            CHECK(piece_eq(t, 1, 9, 0, "ab") && piece_eq(t, 5, 9, 0, " ab") &&
-                  piece_eq(t, -1, 3, 0, "\n"));
+            CHECK(tokenizer_test_piece_is(t, -1, 1, 1, "<s>") && tokenizer_test_piece_is(t, -1, 2, 0, ""));
+            CHECK(tokenizer_test_piece_is(t, 1, 9, 0, "ab") && tokenizer_test_piece_is(t, 5, 9, 0, " ab") &&
+                  tokenizer_test_piece_is(t, -1, 3, 0, "\n"));
             es_tokenizer *back = gguf_round_trip(t);
             CHECK(back && tokenizers_identical(t, back));
             es_tokenizer_free(back);
@@ -515,7 +496,7 @@ static void test_llama2c_files(void) {
               strstr(err.msg, "cannot encode byte 0xE2"));
         CHECK(t && es_tokenize(t, "", 0, ES_TOKENIZE_ADD_BOS, &ids, &n, &err) == 0 && n == 0);
         free(ids);
-        CHECK(piece_eq(t, -1, 0, 1, ""));
+        CHECK(tokenizer_test_piece_is(t, -1, 0, 1, ""));
         es_tokenizer_free(t);
     }
 }
@@ -704,15 +685,15 @@ static void test_synthetic(void) {
             CHECK(back && tokenizers_identical(t, back));
             es_tokenizer_free(back);
             int32_t ids[64];
-            size_t n = enc(t, "Once upon a time, the little dog was happy.", 0, ids, 64);
+            size_t n = tokenizer_test_encode(t, "Once upon a time, the little dog was happy.", 0, ids, 64);
             if (sizes[s] >= 1000) CHECKF(n <= 14, "%d: %zu tokens", sizes[s], n);
             if (sizes[s] == 259) /* bytes only: '▁' E2 96 81, then 'a' */
                 CHECK(encodes_to(t, "a", 0, 4, 3 + 0xE2, 3 + 0x96, 3 + 0x81, 3 + 'a'));
             if (sizes[s] >= 1000) {
-                CHECK(enc(t, "the", 0, ids, 64) == 1);
-                CHECK(piece_eq(t, -1, ids[0], 0, " the"));
+                CHECK(tokenizer_test_encode(t, "the", 0, ids, 64) == 1);
+                CHECK(tokenizer_test_piece_is(t, -1, ids[0], 0, " the"));
             }
-            if (sizes[s] == 32000) CHECK(enc(t, "12345", 0, ids, 64) == 1); /* "▁12345" is built */
+            if (sizes[s] == 32000) CHECK(tokenizer_test_encode(t, "12345", 0, ids, 64) == 1); /* "▁12345" is built */
             es_tokenizer_free(t);
         }
         es_error err = {{0}};
