@@ -180,12 +180,15 @@ int cmd_generate(int argc, char **argv) {
             double decode_s = now_seconds() - t0 - prefill_s;
             if (n >= 0) {
                 status = CLI_OK;
-                if (isatty(fileno(stdout))) putchar('\n');
+                /* end the text's line; when stdout goes elsewhere the summary starts
+                 * a line of its own, so that nothing is added to the text */
+                int tty = isatty(fileno(stdout));
+                if (tty) putchar('\n');
                 /* n tokens were sampled but only n - 1 decode steps ran after the prefill */
                 if (!o.quiet)
-                    fprintf(stderr, "[prompt %zu tokens in %.3f s (%.1f tokens/s); generated %d tokens in %.3f s "
+                    fprintf(stderr, "%s[prompt %zu tokens in %.3f s (%.1f tokens/s); generated %d tokens in %.3f s "
                             "(%.1f tokens/s); seed %llu]\n",
-                            n_prompt, prefill_s, prefill_s > 0 ? n_prompt / prefill_s : 0.0, n, decode_s,
+                            tty || n == 0 ? "" : "\n", n_prompt, prefill_s, prefill_s > 0 ? n_prompt / prefill_s : 0.0, n, decode_s,
                             decode_s > 0 && n > 1 ? (n - 1) / decode_s : 0.0, (unsigned long long)o.sampling.seed);
             } else {
                 status = CLI_FAILURE;
