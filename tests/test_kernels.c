@@ -612,6 +612,24 @@ static void test_matmul_entry_points(void) {
             }
         CHECK(es_dot_f32(a, b, 100) == es_dot_f32_isa(ES_ISA_BEST, a, b, 100));
     }
+    TEST("es_dot_f32_rows: strided rows vs double reference, bit for bit es_dot_f32") {
+        enum { ROWS = 11, N = 40, STRIDE = 56 }; /* rows not a multiple of the block of 4 */
+        rng r = {9};
+        static float q[N], keys[ROWS * STRIDE];
+        float out[ROWS];
+        for (int i = 0; i < N; i++) q[i] = rng_uniform(&r, -2, 2);
+        for (int i = 0; i < ROWS * STRIDE; i++) keys[i] = rng_uniform(&r, -2, 2);
+        es_dot_f32_rows(q, keys + 8, STRIDE, ROWS, N, out);
+        for (int t = 0; t < ROWS; t++) {
+            double ref = 0, mag = 0;
+            for (int i = 0; i < N; i++) {
+                ref += (double)q[i] * keys[t * STRIDE + 8 + i];
+                mag += fabs((double)q[i] * keys[t * STRIDE + 8 + i]);
+            }
+            CHECKF(fabs(out[t] - ref) <= MATMUL_TOL * mag, "row %d: %g, want %g", t, out[t], ref);
+            CHECK(out[t] == es_dot_f32(q, keys + t * STRIDE + 8, N));
+        }
+    }
 }
 
 /* ---- vector operations ------------------------------------------------ */

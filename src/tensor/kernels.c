@@ -168,6 +168,19 @@ float es_dot_f32(const float *a, const float *b, int n) {
     return es_dot_f32_isa(ES_ISA_BEST, a, b, n);
 }
 
+void es_dot_f32_rows(const float *a, const float *rows, size_t stride, int n_rows, int n,
+                     float *out) {
+    if (n <= 0) {
+        for (int t = 0; t < n_rows; t++) out[t] = 0.0f;
+        return;
+    }
+    es_rowdot_fn *dot = rowdot_for(ES_ISA_BEST, ES_F32);
+    for (int t = 0; t < n_rows; t += ES_ROWDOT_MAX_NB) {
+        int nb = n_rows - t < ES_ROWDOT_MAX_NB ? n_rows - t : ES_ROWDOT_MAX_NB;
+        dot(a, rows + (size_t)t * stride, (int64_t)stride, nb, n, out + t, 1);
+    }
+}
+
 /* ---- vector operations ----------------------------------------------- */
 
 /* out may be x (the scale is known before anything is written). */

@@ -22,6 +22,12 @@ void es_softmax(float *x, int n);
 /* out[i] = silu(gate[i]) * up[i] */
 void es_swiglu(float *out, const float *gate, const float *up, int n);
 float es_dot_f32(const float *a, const float *b, int n);
+/* out[t] = a . rows[t * stride .. + n)   for t < n_rows: one query against
+ * the cached keys. One code-path choice for all rows (the attention loop
+ * would otherwise pay for it per position); each out[t] is bit for bit
+ * es_dot_f32(a, rows + t * stride, n). */
+void es_dot_f32_rows(const float *a, const float *rows, size_t stride, int n_rows, int n,
+                     float *out);
 
 /* Added by the kernels module (internal, for the tests and benchmarks).
  * The matrix kernels come in several instruction sets, chosen at run time

@@ -234,8 +234,8 @@ static void attention(es_context *ctx, int l, int n, int pos0) {
         float *score = ctx->scores + (size_t)omp_get_thread_num() * ctx->kv_capacity;
         const float *q = ctx->s.q + (size_t)i * q_dim + (size_t)h * hd;
         /* scores: q . k / sqrt(head_dim), then softmax over the positions */
-        for (int t = 0; t < n_keys; t++)
-            score[t] = es_dot_f32(q, keys + (size_t)t * kv_dim + kv_off, hd) / sqrt_hd;
+        es_dot_f32_rows(q, keys + kv_off, kv_dim, n_keys, hd, score);
+        for (int t = 0; t < n_keys; t++) score[t] /= sqrt_hd;
         es_softmax(score, n_keys);
         /* weighted sum of the values */
         float *out = ctx->s.att + (size_t)i * q_dim + (size_t)h * hd;
