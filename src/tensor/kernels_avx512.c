@@ -130,27 +130,7 @@ INLINE void rowdot(es_dtype type, const void *w, const float *x, int64_t xs, int
     if (nb >= 1) rowdot_nb(type, 1, w, x, xs, n, out, os);
 }
 
-#define ROWDOT_FOR(name, type)                                                             \
-    TARGET static void name(const void *w, const float *x, int64_t xs, int nb, int64_t n, \
-                            float *out, int64_t os) {                                      \
-        rowdot(type, w, x, xs, nb, n, out, os);                                            \
-    }
-ROWDOT_FOR(rowdot_f32, ES_F32)
-ROWDOT_FOR(rowdot_f16, ES_F16)
-ROWDOT_FOR(rowdot_bf16, ES_BF16)
-ROWDOT_FOR(rowdot_q8_0, ES_Q8_0)
-ROWDOT_FOR(rowdot_q4_0, ES_Q4_0)
-
-es_rowdot_fn *es_rowdot_avx512(es_dtype type) {
-    switch (type) {
-    case ES_F32: return rowdot_f32;
-    case ES_F16: return rowdot_f16;
-    case ES_BF16: return rowdot_bf16;
-    case ES_Q8_0: return rowdot_q8_0;
-    case ES_Q4_0: return rowdot_q4_0;
-    default: return NULL;
-    }
-}
+ES_DEFINE_ROWDOT_TABLE(es_rowdot_avx512, TARGET)
 
 #else /* not x86: no such path */
 

@@ -30,4 +30,30 @@ es_rowdot_fn *es_rowdot_portable(es_dtype type);
 es_rowdot_fn *es_rowdot_avx2(es_dtype type);
 es_rowdot_fn *es_rowdot_avx512(es_dtype type);
 
+/* Defines, in an ISA file whose (inline) `rowdot(type, w, x, xs, nb, n, out,
+ * os)` does the work, one entry point per weight type (with that ISA's
+ * target attribute, `attr`) and the table `table(type)` that hands them out,
+ * so the driver holds plain function pointers. */
+#define ES_DEFINE_ROWDOT_TABLE(table, attr)                                                   \
+    ES_ROWDOT_ENTRY(table##_f32, ES_F32, attr)                                               \
+    ES_ROWDOT_ENTRY(table##_f16, ES_F16, attr)                                               \
+    ES_ROWDOT_ENTRY(table##_bf16, ES_BF16, attr)                                             \
+    ES_ROWDOT_ENTRY(table##_q8_0, ES_Q8_0, attr)                                             \
+    ES_ROWDOT_ENTRY(table##_q4_0, ES_Q4_0, attr)                                             \
+    es_rowdot_fn *table(es_dtype type) {                                                     \
+        switch (type) {                                                                      \
+        case ES_F32: return table##_f32;                                                     \
+        case ES_F16: return table##_f16;                                                     \
+        case ES_BF16: return table##_bf16;                                                   \
+        case ES_Q8_0: return table##_q8_0;                                                   \
+        case ES_Q4_0: return table##_q4_0;                                                   \
+        default: return NULL;                                                                \
+        }                                                                                    \
+    }
+#define ES_ROWDOT_ENTRY(name, type, attr)                                                     \
+    attr static void name(const void *w, const float *x, int64_t xs, int nb, int64_t n,     \
+                          float *out, int64_t os) {                                          \
+        rowdot(type, w, x, xs, nb, n, out, os);                                              \
+    }
+
 #endif
