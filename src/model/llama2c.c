@@ -152,6 +152,6 @@ int es_model_load_llama2c(es_model *m, const char *path, const char *tokenizer_p
                        h.vocab_size, h.seq_len, (unsigned long long)expected);
     const float *weights = (const float *)((const uint8_t *)m->map + HEADER_BYTES);
     if (map_weights(m, weights, separate, err) < 0) return -1;
-    m->tokenizer = es_model_tokenizer_load(tokenizer_path, m->config.vocab_size, err);
+    m->tokenizer = es_tokenizer_load_for(tokenizer_path, m->config.vocab_size, err);
     return m->tokenizer ? 0 : -1;
 }

@@ -225,25 +225,6 @@ void es_model_free(es_model *m) {
     free(m);
 }
 
-es_tokenizer *es_model_tokenizer_load(const char *path, int vocab_size, es_error *err) {
-    /* GGUF and tokenizer.json announce themselves in their first bytes; a
-     * llama2.c tokenizer.bin starts with a small int32 (max token length). */
-    uint8_t head[64];
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        es_fail(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t n = fread(head, 1, sizeof head, fp);
-    fclose(fp);
-    size_t i = 0;
-    while (i < n && (head[i] == ' ' || head[i] == '\t' || head[i] == '\n' || head[i] == '\r'))
-        i++;
-    if (gguf_has_magic(head, n) || (i < n && head[i] == '{'))
-        return es_tokenizer_load(path, err);
-    return es_tokenizer_from_llama2c(path, vocab_size, err);
-}
-
 /* ---------------------------------------------------------------- GGUF -- */
 
 /* An integer key that must fit in an int. Returns 0, 1 (absent), or -1. */

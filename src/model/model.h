@@ -111,9 +111,4 @@ int es_model_load_gguf(es_model *m, const char *path, const char *tokenizer_path
 int es_model_load_llama2c(es_model *m, const char *path, const char *tokenizer_path,
                           es_error *err);
 
-/* Loads a tokenizer file that belongs to a model of vocab_size tokens: a
- * GGUF or tokenizer.json through es_tokenizer_load, anything else as a
- * llama2.c tokenizer.bin of vocab_size tokens. */
-es_tokenizer *es_model_tokenizer_load(const char *path, int vocab_size, es_error *err);
-
 #endif

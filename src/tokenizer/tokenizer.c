@@ -399,13 +399,17 @@ const char *es_tokenizer_kind(const es_tokenizer *tok) {
 /* ------------------------------------------------------------- loading -- */
 
 es_tokenizer *es_tokenizer_load(const char *path, es_error *err) {
+    return es_tokenizer_load_for(path, 0, err);
+}
+
+es_tokenizer *es_tokenizer_load_for(const char *path, int vocab_size, es_error *err) {
     if (!path) {
         es_fail(err, "tokenizer: no path");
         return NULL;
     }
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        es_fail(err, "%s: %s", path, strerror(errno));
+        es_fail(err, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     unsigned char head[4096];
@@ -422,7 +426,7 @@ es_tokenizer *es_tokenizer_load(const char *path, es_error *err) {
     while (i < n && (head[i] == ' ' || head[i] == '\t' || head[i] == '\n' || head[i] == '\r'))
         i++;
     if (i < n && head[i] == '{') return es_tokenizer_from_json(path, err);
-    return es_tokenizer_from_llama2c(path, 0, err);
+    return es_tokenizer_from_llama2c(path, vocab_size, err);
 }
 
 int tok_read_file(const char *path, size_t max_size, char **buf, size_t *size, es_error *err) {

@@ -14,6 +14,10 @@
 #include "model/gguf.h"
 #include "model/gguf_write.h"
 
+/* es_tokenizer_load (entroscope.h) for a model of vocab_size tokens: a file
+ * that is neither GGUF nor tokenizer.json is read as a llama2.c tokenizer.bin
+ * of exactly vocab_size tokens (0: all it holds). */
+es_tokenizer *es_tokenizer_load_for(const char *path, int vocab_size, es_error *err);
 /* From a parsed GGUF's tokenizer.ggml.* keys. Messages name f->path. */
 es_tokenizer *es_tokenizer_from_gguf(const gguf_file *f, es_error *err);
 /* From a llama2.c tokenizer.bin (max_token_length, then per token: float
