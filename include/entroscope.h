@@ -98,6 +98,8 @@ typedef struct es_context_params {
                       grows as positions fill, so a huge trained context
                       (Llama 3: 131,072) costs nothing up front. */
     int n_threads; /* 0: all cores */
+    int probes;    /* 1: measure the attention statistics of every evaluated
+                      position (es_context_probe); 0: off, no cost */
 } es_context_params;
 
 es_context *es_context_new(const es_model *model, const es_context_params *params,
@@ -115,6 +117,41 @@ const float *es_context_logits(const es_context *ctx); /* vocab_size floats */
 int es_context_pos(const es_context *ctx);   /* tokens in the cache */
 int es_context_size(const es_context *ctx);  /* n_ctx */
 void es_context_reset(es_context *ctx);      /* empties the cache */
+
+/* --------------------------------------------------------------- probes -- */
+
+/* The attention statistics of one evaluated position (query position q),
+ * for every layer l and query head h. p_j (j = 0..q) is the softmax of the
+ * scaled, causally masked scores over the real context only. Definitions
+ * and units are in the README:
+ *   entropy     H = -sum_j p_j ln p_j                (nats)
+ *   varentropy  V =  sum_j p_j (ln p_j + H)^2        (nats^2)
+ *   agreement   mean over heads h and positions j of |p_h,j - mean_h p_h,j|
+ *   interaction mean over heads and positions of |q.k / sqrt(head_dim)|
+ * Arrays are layer-major: element [l * n_heads + h]. They stay valid until
+ * the next es_context_eval or es_context_reset. */
+typedef struct es_attn_probe {
+    int pos;                   /* query position q */
+    int n_layers, n_heads;
+    const float *entropy;      /* (n_layers, n_heads) H, nats */
+    const float *varentropy;   /* (n_layers, n_heads) V, nats^2 */
+    const float *agreement;    /* (n_layers) */
+    const float *interaction;  /* (n_layers) */
+    double entropy_mean;       /* mean of H over all layers and heads, nats */
+    double varentropy_mean;    /* mean of V over all layers and heads, nats^2 */
+} es_attn_probe;
+
+/* Row `row` (0..n-1) of the last es_context_eval of n tokens: the position
+ * of its row-th token. Returns -1 if probes are off or row is out of range. */
+int es_context_probe(const es_context *ctx, int row, es_attn_probe *out);
+/* Rows the last es_context_eval left (its n), 0 with probes off. */
+int es_context_probe_rows(const es_context *ctx);
+
+/* Entropy (nats) and varentropy (nats^2) of softmax(logits), temperature 1,
+ * over all n entries; *logprob_of (if not NULL) receives ln p of entry
+ * `token` (ignored if token < 0). Accumulated in double. */
+void es_logit_stats(const float *logits, int n, int32_t token, double *entropy,
+                    double *varentropy, double *logprob_of);
 
 /* -------------------------------------------------------------- sampler -- */
 
@@ -154,6 +191,89 @@ int es_synth_preset(const char *name, es_synth_params *p, es_error *err);
 int es_synth_write(const es_synth_params *p, const char *out_path, es_error *err);
 /* Lists the preset names with a line on each. */
 void es_synth_list_presets(FILE *out);
+
+/* ----------------------------------------------------------------- chat -- */
+
+/* The chat template the tokenizer carries (a GGUF's tokenizer.chat_template,
+ * or chat_template in the tokenizer_config.json beside a tokenizer.json),
+ * recognised: "llama3" (Llama 3 Instruct), "llama3.1" (3.1/3.2/3.3 Instruct,
+ * with the knowledge-cutoff and date lines), "llama2" (Llama 2 chat), or
+ * NULL when there is none or it is not one of these. */
+const char *es_chat_template_name(const es_tokenizer *tok);
+
+typedef struct es_chat_message {
+    const char *role;    /* "system", "user" or "assistant" */
+    const char *content;
+} es_chat_message;
+
+/* The tokens the model's own chat template builds for these messages (BOS
+ * included), followed by the assistant's header when add_generation_prompt.
+ * Fails with a message pointing to raw mode when the template is unknown.
+ * *ids is malloc'ed. */
+int es_chat_tokenize(const es_tokenizer *tok, const es_chat_message *messages,
+                     int n_messages, int add_generation_prompt, int32_t **ids,
+                     size_t *n_ids, es_error *err);
+
+/* ---------------------------------------------------------------- trace -- */
+
+/* A trace is a SQLite database (WAL mode) that records studies: runs (the
+ * model and settings), items (one generation each: prompt, output, labels),
+ * tokens (one row per evaluated position, with its statistics) and the
+ * per-head values of each token as a compact float32 blob. Schema and blob
+ * layout: README, "Trace database". An item is written in one transaction
+ * when it is committed, so a killed process never leaves half an item. */
+typedef struct es_trace es_trace;
+
+/* Opens (creating if needed) the database at path. */
+es_trace *es_trace_open(const char *path, es_error *err);
+void es_trace_close(es_trace *t);
+
+typedef struct es_trace_run {
+    const char *command;       /* "generate", "study factual", ... */
+    const char *model_path;
+    const char *model_name;    /* may be "" */
+    int n_layers, n_heads;     /* shape of the per-head blobs */
+    const char *settings_json; /* sampler, context, threads, ... (a JSON object) */
+} es_trace_run;
+
+/* Inserts a run; returns its id (> 0) or -1. */
+int64_t es_trace_add_run(es_trace *t, const es_trace_run *run, es_error *err);
+
+/* One evaluated position of an item. */
+typedef struct es_trace_token {
+    int step;                 /* generated-token index k; -1 for a prompt row */
+    int pos;                  /* query position */
+    int32_t token_id;         /* prompt row: the token at pos; step k: generated token k */
+    const char *text;         /* its bytes (not NUL-terminated), text_len of them */
+    size_t text_len;
+    double logit_entropy;     /* nats; NAN when not measured (most prompt rows) */
+    double logit_varentropy;  /* nats^2; NAN when not measured */
+    double token_logprob;     /* ln p(token_id) at temperature 1; NAN when not measured */
+    const es_attn_probe *attn; /* NULL when probes were off */
+} es_trace_token;
+
+/* An item being recorded, held in memory until es_trace_item_commit. */
+typedef struct es_trace_item es_trace_item;
+
+/* key: an identifier unique within the run (a dataset's question id), or NULL. */
+es_trace_item *es_trace_item_new(int64_t run_id, const char *key, const char *prompt);
+/* Copies the row (and its probe arrays). Returns -1 when out of memory. */
+int es_trace_item_add(es_trace_item *item, const es_trace_token *tok);
+/* Writes the item and all its rows in one transaction. labels_json: a JSON
+ * object (or NULL); stop_reason: "eog", "length", "context". Returns the
+ * item id or -1 (then nothing of it is in the database). */
+int64_t es_trace_item_commit(es_trace *t, es_trace_item *item, const char *output,
+                             const char *stop_reason, const char *labels_json,
+                             es_error *err);
+void es_trace_item_free(es_trace_item *item);
+/* 1 if the run already holds a committed item with this key (resuming). */
+int es_trace_has_item(es_trace *t, int64_t run_id, const char *key);
+
+/* Exports the tokens or heads table of a trace in long format, "csv" or
+ * "jsonl", to out_path (NULL: stdout); bits != 0 converts entropies to bits
+ * (and varentropies to bits^2). The file appears whole or not at all. */
+int es_trace_export(const char *db_path, const char *what, const char *format,
+                    const char *out_path, int bits, es_error *err);
 
 /* Number of cores, the default thread count. */
 int es_default_threads(void);

@@ -86,13 +86,22 @@ static void remove_tree(const char *dir) {
 #pragma weak suite_model
 #pragma weak suite_sampler
 #pragma weak suite_cli
+#pragma weak suite_kquant
+#pragma weak suite_hf
+#pragma weak suite_chat
+#pragma weak suite_probes
+#pragma weak suite_trace
+#pragma weak suite_bench
 
 typedef struct suite { const char *name; void (*run)(void); } suite;
 
 static const suite suites[] = {
     {"kernels", suite_kernels},     {"gguf", suite_gguf},
     {"tokenizer", suite_tokenizer}, {"model", suite_model},
-    {"sampler", suite_sampler},     {"cli", suite_cli},
+    {"sampler", suite_sampler},     {"kquant", suite_kquant},
+    {"hf", suite_hf},               {"chat", suite_chat},
+    {"probes", suite_probes},       {"trace", suite_trace},
+    {"bench", suite_bench},         {"cli", suite_cli},
 };
 
 int main(int argc, char **argv) {

@@ -47,5 +47,11 @@ void suite_tokenizer(void);
 void suite_model(void);
 void suite_sampler(void);
 void suite_cli(void);
+void suite_kquant(void);
+void suite_hf(void);
+void suite_chat(void);
+void suite_probes(void);
+void suite_trace(void);
+void suite_bench(void);
 
 #endif

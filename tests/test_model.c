@@ -332,7 +332,7 @@ static void test_context_params(void) {
         es_context_params p = {-1, 0};
         CHECK(es_context_new(m, &p, &err) == NULL);
         CHECKF(strstr(err.msg, "n_ctx -1"), "%s", err.msg);
-        p = (es_context_params){0, -2};
+        p = (es_context_params){.n_threads = -2};
         CHECK(es_context_new(m, &p, &err) == NULL);
         CHECK(es_default_threads() >= 1);
         es_model_free(m);

@@ -26,6 +26,16 @@ typedef enum es_rope_layout {
     ES_ROPE_HALF = 1,     /* pairs (i, i + head_dim/2): Hugging Face checkpoints */
 } es_rope_layout;
 
+/* Llama 3.1's rescaling of the RoPE frequencies for long contexts
+ * (config.json's rope_scaling with rope_type "llama3"). */
+typedef struct es_rope_scaling {
+    int llama3;                /* 1: the fields below apply; 0: no scaling */
+    float factor;              /* e.g. 32 (3.2) or 8 (3.1) */
+    float low_freq_factor;     /* e.g. 1 */
+    float high_freq_factor;    /* e.g. 4 */
+    int original_context;      /* original_max_position_embeddings, e.g. 8192 */
+} es_rope_scaling;
+
 typedef struct es_config {
     int dim;            /* width of the residual stream (embedding length) */
     int hidden_dim;     /* width of the feed-forward layer */
@@ -38,6 +48,8 @@ typedef struct es_config {
     float rms_eps;      /* added to the mean square in RMSNorm */
     float rope_theta;   /* RoPE base: theta_i = rope_theta^(-2i/head_dim) */
     es_rope_layout rope_layout;
+    es_rope_scaling rope_scaling; /* what config.json said (for info); the
+                                     forward pass uses weights.rope_freqs */
 } es_config;
 
 /* One transformer block. F32 for the norms; any supported type otherwise. */
@@ -59,6 +71,10 @@ typedef struct es_weights {
     es_tensor output;         /* (vocab_size rows, dim cols); a copy of the
                                  token_embd view when the classifier is tied */
     es_layer_weights *layers; /* (n_layers) */
+    es_tensor rope_freqs;     /* (head_dim/2) F32, optional (data NULL: none):
+                                 RoPE frequency i is theta_i / rope_freqs[i]
+                                 (GGUF "rope_freqs.weight"; computed from
+                                 es_rope_scaling for safetensors) */
 } es_weights;
 
 struct es_model {
@@ -77,6 +93,10 @@ struct es_model {
     int has_gguf;
     void *map;              /* llama2.c: the whole file, mmap'ed */
     size_t map_size;
+    struct es_safetensors *safetensors; /* safetensors folder: its mapped
+                                   shards (model/safetensors.h) */
+    float *owned;           /* memory owned by the model (rope_freqs computed
+                               from config.json), or NULL */
 };
 
 /* Wraps tensors the caller keeps alive for the model's life: the config and

@@ -128,7 +128,7 @@ oom:
 
 es_context *es_context_new(const es_model *model, const es_context_params *params,
                            es_error *err) {
-    es_context_params p = params ? *params : (es_context_params){0, 0};
+    es_context_params p = params ? *params : (es_context_params){0};
     const es_config *c = &model->config;
     if (p.n_ctx < 0) {
         es_fail(err, "context: n_ctx %d is negative", p.n_ctx);
