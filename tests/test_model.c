@@ -50,7 +50,7 @@ static es_model *wrap(const random_model *rm) {
 
 static es_context *new_context(const es_model *m, int n_ctx, int n_threads) {
     es_error err = {{0}};
-    es_context_params p = {n_ctx, n_threads};
+    es_context_params p = {.n_ctx = n_ctx, .n_threads = n_threads};
     es_context *ctx = es_context_new(m, &p, &err);
     CHECKF(ctx != NULL, "es_context_new: %s", err.msg);
     return ctx;
@@ -329,7 +329,7 @@ static void test_context_params(void) {
         ctx = new_context(m, 131072, 1);
         if (ctx) CHECK_INT(es_context_kv_capacity(ctx), 0);
         es_context_free(ctx);
-        es_context_params p = {-1, 0};
+        es_context_params p = {.n_ctx = -1};
         CHECK(es_context_new(m, &p, &err) == NULL);
         CHECKF(strstr(err.msg, "n_ctx -1"), "%s", err.msg);
         p = (es_context_params){.n_threads = -2};

@@ -41,7 +41,7 @@ static es_model *load_and_compare(const random_model *rm, const char *path,
     random_tokens(toks, 7, V, 99);
     double *ref = reference_forward(&rm->cfg, &rm->w, toks, 7);
     float *got = malloc(7 * (size_t)V * sizeof(float));
-    es_context_params p = {0, 2};
+    es_context_params p = {.n_threads = 2};
     es_context *ctx = es_context_new(m, &p, &err);
     CHECK(ctx && es_context_eval(ctx, toks, 7, got, &err) == 0);
     double e = max_rel_error(got, ref, 7 * (size_t)V);
@@ -319,7 +319,7 @@ static int argmax(const float *x, int n) {
 static int greedy_story(const es_model *m, char *out, size_t cap, int32_t *ids) {
     const es_tokenizer *tok = es_model_tokenizer(m);
     es_error err = {{0}};
-    es_context_params p = {0, 1};
+    es_context_params p = {.n_threads = 1};
     es_context *ctx = es_context_new(m, &p, &err);
     int32_t token = es_tokenizer_bos(tok);
     int n = 0;
