@@ -59,13 +59,21 @@ static void rmsnorm(double *out, const double *x, const es_tensor *weight, int n
     free(w.a);
 }
 
+/* Frequency j of RoPE: base^(-2j/hd), divided by the model's frequency
+ * factor j when it has them (llama3 scaling). */
+static double rope_freq(int j, int hd, double base, const float *factors) {
+    double f = pow(base, -2.0 * j / hd);
+    return factors ? f / factors[j] : f;
+}
+
 /* Rotates one head vector v (hd elements) for position pos. */
-static void rope(double *v, int pos, int hd, double base, es_rope_layout layout) {
+static void rope(double *v, int pos, int hd, double base, es_rope_layout layout,
+                 const float *factors) {
     const int half = hd / 2;
     if (layout == ES_ROPE_ADJACENT) {
         /* (v[2j] + i v[2j+1]) * exp(i pos theta_j) */
         for (int j = 0; j < half; j++) {
-            double angle = pos * pow(base, -2.0 * j / hd);
+            double angle = pos * rope_freq(j, hd, base, factors);
             double re = v[2 * j], im = v[2 * j + 1];
             v[2 * j] = re * cos(angle) - im * sin(angle);
             v[2 * j + 1] = re * sin(angle) + im * cos(angle);
@@ -76,38 +84,73 @@ static void rope(double *v, int pos, int hd, double base, es_rope_layout layout)
     double *x = malloc((size_t)hd * sizeof(double));
     memcpy(x, v, (size_t)hd * sizeof(double));
     for (int d = 0; d < hd; d++) {
-        double angle = pos * pow(base, -2.0 * (d % half) / hd);
+        double angle = pos * rope_freq(d % half, hd, base, factors);
         double rotated = d < half ? -x[d + half] : x[d - half];
         v[d] = x[d] * cos(angle) + rotated * sin(angle);
     }
     free(x);
 }
 
-/* att[i] (all heads) = causal softmax(q_i . k_t / sqrt(hd)) . v_t over t <= i */
+/* The probes' statistics of one distribution p[0..n), from their
+ * definitions, term by term. */
+static void entropy_of(const double *p, int n, double *h_out, double *v_out) {
+    double h = 0, v = 0;
+    for (int t = 0; t < n; t++)
+        if (p[t] > 0) h -= p[t] * log(p[t]);
+    for (int t = 0; t < n; t++)
+        if (p[t] > 0) v += p[t] * (log(p[t]) + h) * (log(p[t]) + h);
+    *h_out = h;
+    *v_out = v;
+}
+
+/* att[i] (all heads) = causal softmax(q_i . k_t / sqrt(hd)) . v_t over t <= i.
+ * The whole (head, query, key) attention matrix is materialised, so that
+ * the probes (if asked for, at layer l) come from it directly. */
 static void attention(const es_config *c, const double *q, const double *k,
-                      const double *v, int n, double *att) {
+                      const double *v, int n, double *att, reference_probes *probes, int l) {
     const int hd = c->head_dim, q_dim = c->n_heads * hd, kv_dim = c->n_kv_heads * hd;
-    double *p = malloc((size_t)n * sizeof(double));
-    for (int i = 0; i < n; i++)
-        for (int h = 0; h < c->n_heads; h++) {
-            const int kvh = h / (c->n_heads / c->n_kv_heads);
+    const int H = c->n_heads, L = c->n_layers;
+    double *score = calloc((size_t)H * n * n, sizeof(double)); /* [h][i][t] */
+    double *prob = calloc((size_t)H * n * n, sizeof(double));
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < n; i++) {
+            const int kvh = h / (H / c->n_kv_heads);
             const double *qi = q + (size_t)i * q_dim + h * hd;
+            double *s = score + ((size_t)h * n + i) * n, *p = prob + ((size_t)h * n + i) * n;
             double max = -INFINITY, sum = 0;
             for (int t = 0; t <= i; t++) {
                 double dot = 0;
                 for (int d = 0; d < hd; d++) dot += qi[d] * k[(size_t)t * kv_dim + kvh * hd + d];
-                p[t] = dot / sqrt((double)hd);
-                if (p[t] > max) max = p[t];
+                s[t] = dot / sqrt((double)hd);
+                if (s[t] > max) max = s[t];
             }
-            for (int t = 0; t <= i; t++) sum += (p[t] = exp(p[t] - max));
+            for (int t = 0; t <= i; t++) sum += (p[t] = exp(s[t] - max));
+            for (int t = 0; t <= i; t++) p[t] /= sum;
             double *out = att + (size_t)i * q_dim + h * hd;
             for (int d = 0; d < hd; d++) {
                 double acc = 0;
-                for (int t = 0; t <= i; t++) acc += p[t] / sum * v[(size_t)t * kv_dim + kvh * hd + d];
+                for (int t = 0; t <= i; t++) acc += p[t] * v[(size_t)t * kv_dim + kvh * hd + d];
                 out[d] = acc;
             }
+            if (probes)
+                entropy_of(p, i + 1, &probes->entropy[((size_t)i * L + l) * H + h],
+                           &probes->varentropy[((size_t)i * L + l) * H + h]);
         }
-    free(p);
+    for (int i = 0; probes && i < n; i++) {
+        double agree = 0, inter = 0;
+        for (int t = 0; t <= i; t++) {
+            double mean = 0;
+            for (int h = 0; h < H; h++) mean += prob[((size_t)h * n + i) * n + t] / H;
+            for (int h = 0; h < H; h++) {
+                agree += fabs(prob[((size_t)h * n + i) * n + t] - mean);
+                inter += fabs(score[((size_t)h * n + i) * n + t]);
+            }
+        }
+        probes->agreement[(size_t)i * L + l] = agree / ((double)H * (i + 1));
+        probes->interaction[(size_t)i * L + l] = inter / ((double)H * (i + 1));
+    }
+    free(score);
+    free(prob);
 }
 
 /* y = m . x for n rows, then x += y (a residual branch) */
@@ -128,7 +171,8 @@ static double *project(const es_tensor *w, const double *in, int n) {
     return y;
 }
 
-static void layer(const es_config *c, const es_layer_weights *L, double *x, int n) {
+static void layer(const es_config *c, const es_layer_weights *L, const float *rope_factors,
+                  double *x, int n, reference_probes *probes, int l) {
     const int dim = c->dim, hd = c->head_dim;
     double *xn = malloc((size_t)n * dim * sizeof(double));
     double *att = malloc((size_t)n * c->n_heads * hd * sizeof(double));
@@ -138,11 +182,13 @@ static void layer(const es_config *c, const es_layer_weights *L, double *x, int 
     double *v = project(&L->wv, xn, n);
     for (int i = 0; i < n; i++) {
         for (int h = 0; h < c->n_heads; h++)
-            rope(q + ((size_t)i * c->n_heads + h) * hd, i, hd, c->rope_theta, c->rope_layout);
+            rope(q + ((size_t)i * c->n_heads + h) * hd, i, hd, c->rope_theta, c->rope_layout,
+                 rope_factors);
         for (int h = 0; h < c->n_kv_heads; h++)
-            rope(k + ((size_t)i * c->n_kv_heads + h) * hd, i, hd, c->rope_theta, c->rope_layout);
+            rope(k + ((size_t)i * c->n_kv_heads + h) * hd, i, hd, c->rope_theta, c->rope_layout,
+                 rope_factors);
     }
-    attention(c, q, k, v, n, att);
+    attention(c, q, k, v, n, att, probes, l);
     add_projection(&L->wo, att, n, x);
 
     rmsnorm(xn, x, &L->ffn_norm, n, dim, c->rms_eps);
@@ -156,6 +202,11 @@ static void layer(const es_config *c, const es_layer_weights *L, double *x, int 
 
 double *reference_forward(const es_config *c, const es_weights *w, const int32_t *tokens,
                           int n) {
+    return reference_forward_probed(c, w, tokens, n, NULL);
+}
+
+double *reference_forward_probed(const es_config *c, const es_weights *w,
+                                 const int32_t *tokens, int n, reference_probes *probes) {
     const int dim = c->dim;
     double *x = malloc((size_t)n * dim * sizeof(double));
     double *xn = malloc((size_t)n * dim * sizeof(double));
@@ -163,10 +214,25 @@ double *reference_forward(const es_config *c, const es_weights *w, const int32_t
     for (int i = 0; i < n; i++)
         memcpy(x + (size_t)i * dim, embd.a + (size_t)tokens[i] * dim, dim * sizeof(double));
     free(embd.a);
-    for (int l = 0; l < c->n_layers; l++) layer(c, &w->layers[l], x, n);
+    if (probes) {
+        size_t per_head = (size_t)n * c->n_layers * c->n_heads, per_layer = (size_t)n * c->n_layers;
+        probes->entropy = malloc(per_head * sizeof(double));
+        probes->varentropy = malloc(per_head * sizeof(double));
+        probes->agreement = malloc(per_layer * sizeof(double));
+        probes->interaction = malloc(per_layer * sizeof(double));
+    }
+    for (int l = 0; l < c->n_layers; l++)
+        layer(c, &w->layers[l], w->rope_freqs.data, x, n, probes, l);
     rmsnorm(xn, x, &w->output_norm, n, dim, c->rms_eps);
     double *logits = project(&w->output, xn, n);
     free(x);
     free(xn);
     return logits;
+}
+
+void reference_probes_free(reference_probes *p) {
+    free(p->entropy);
+    free(p->varentropy);
+    free(p->agreement);
+    free(p->interaction);
 }

@@ -13,4 +13,19 @@
 double *reference_forward(const es_config *cfg, const es_weights *w,
                           const int32_t *tokens, int n);
 
+/* The probes' statistics, from the materialised attention matrix, by their
+ * definitions (README, "Statistics"), for every token i, layer l, head h. */
+typedef struct reference_probes {
+    double *entropy;     /* [(i * n_layers + l) * n_heads + h], nats */
+    double *varentropy;  /* same layout, nats^2 */
+    double *agreement;   /* [i * n_layers + l] */
+    double *interaction; /* [i * n_layers + l] */
+} reference_probes;
+
+/* reference_forward, and (if probes is not NULL) fills probes with
+ * malloc'ed arrays (free them with reference_probes_free). */
+double *reference_forward_probed(const es_config *cfg, const es_weights *w,
+                                 const int32_t *tokens, int n, reference_probes *probes);
+void reference_probes_free(reference_probes *probes);
+
 #endif

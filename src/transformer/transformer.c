@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "model/model.h"
+#include "probes/probes.h"
 #include "tensor/kernels.h"
 #include "tensor/quant.h"
 #include "util/error.h"
@@ -45,6 +46,28 @@ typedef struct scratch {
     float *rope_sin;   /* (rows, head_dim/2) */
 } scratch;
 
+/* The probes' results for the rows of the last es_context_eval, and the
+ * probabilities of a chunk of queries (all heads), which the heads'
+ * agreement needs at once. */
+typedef struct probe_buffers {
+    int rows_cap;         /* rows allocated in the result arrays */
+    int rows;             /* rows of the last eval */
+    int pos0;             /* position of row 0 */
+    float *entropy;       /* (rows, n_layers, n_heads) nats */
+    float *varentropy;    /* (rows, n_layers, n_heads) nats^2 */
+    float *agreement;     /* (rows, n_layers) */
+    float *interaction;   /* (rows, n_layers) */
+    double *entropy_mean;    /* (rows) over layers and heads */
+    double *varentropy_mean; /* (rows) */
+    int chunk_rows;       /* queries whose probabilities fit in probs */
+    float *probs;         /* (chunk_rows, n_heads, kv_capacity) */
+    double *head_abs;     /* (chunk_rows, n_heads) mean |score| per head */
+} probe_buffers;
+
+/* The probabilities of one chunk of queries stay under this many floats
+ * (16 MiB), however long the context: a chunk shrinks to one query. */
+#define PROBS_MAX_FLOATS (4 << 20)
+
 struct es_context {
     const es_model *model;
     int n_ctx;         /* positions the sequence may use */
@@ -56,6 +79,8 @@ struct es_context {
     float *scores;     /* (n_threads, kv_capacity) attention scores, per thread */
     scratch s;
     float *logits;     /* (vocab_size) after the last evaluated token */
+    int probes;        /* 1: attention statistics are measured */
+    probe_buffers pb;
 };
 
 int es_default_threads(void) {
@@ -117,11 +142,55 @@ static int kv_reserve(es_context *ctx, int needed, es_error *err) {
     float *scores = realloc(ctx->scores, (size_t)ctx->n_threads * (size_t)cap * sizeof(float));
     if (!scores) goto oom;
     ctx->scores = scores;
+    if (ctx->probes) {
+        probe_buffers *pb = &ctx->pb;
+        size_t per_query = (size_t)c->n_heads * (size_t)cap;
+        int rows = (int)(PROBS_MAX_FLOATS / per_query);
+        rows = rows < 1 ? 1 : rows > ES_MAX_BATCH ? ES_MAX_BATCH : rows;
+        float *probs = realloc(pb->probs, (size_t)rows * per_query * sizeof(float));
+        if (!probs) goto oom;
+        pb->probs = probs;
+        double *head_abs = realloc(pb->head_abs, (size_t)rows * c->n_heads * sizeof(double));
+        if (!head_abs) goto oom;
+        pb->head_abs = head_abs;
+        pb->chunk_rows = rows;
+    }
     ctx->kv_capacity = cap;
     return 0;
 oom:
     return es_fail(err, "%s: out of memory growing the KV cache to %d positions",
                    ctx->model->path, cap);
+}
+
+static void probe_free(probe_buffers *pb) {
+    void *all[] = {pb->entropy, pb->varentropy, pb->agreement, pb->interaction,
+                   pb->entropy_mean, pb->varentropy_mean, pb->probs, pb->head_abs};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
+    memset(pb, 0, sizeof *pb);
+}
+
+/* realloc that leaves *p as it was on failure. */
+static int grow(void *p, size_t bytes) {
+    void **ptr = p, *q = realloc(*ptr, bytes);
+    if (!q) return -1;
+    *ptr = q;
+    return 0;
+}
+
+/* Makes room for the results of `rows` rows (contents are not kept). */
+static int probe_reserve_rows(probe_buffers *pb, const es_config *c, int rows) {
+    if (rows <= pb->rows_cap) return 0;
+    size_t per_head = (size_t)rows * c->n_layers * c->n_heads;
+    size_t per_layer = (size_t)rows * c->n_layers;
+    if (grow(&pb->entropy, per_head * sizeof(float)) < 0 ||
+        grow(&pb->varentropy, per_head * sizeof(float)) < 0 ||
+        grow(&pb->agreement, per_layer * sizeof(float)) < 0 ||
+        grow(&pb->interaction, per_layer * sizeof(float)) < 0 ||
+        grow(&pb->entropy_mean, (size_t)rows * sizeof(double)) < 0 ||
+        grow(&pb->varentropy_mean, (size_t)rows * sizeof(double)) < 0)
+        return -1;
+    pb->rows_cap = rows;
+    return 0;
 }
 
 /* ------------------------------------------------------------ context -- */
@@ -143,6 +212,7 @@ es_context *es_context_new(const es_model *model, const es_context_params *param
     ctx->model = model;
     ctx->n_ctx = p.n_ctx ? p.n_ctx : c->context_length;
     ctx->n_threads = p.n_threads ? p.n_threads : es_default_threads();
+    ctx->probes = p.probes != 0;
     ctx->k_cache = calloc((size_t)c->n_layers, sizeof *ctx->k_cache);
     ctx->v_cache = calloc((size_t)c->n_layers, sizeof *ctx->v_cache);
     ctx->logits = calloc((size_t)c->vocab_size, sizeof *ctx->logits);
@@ -165,6 +235,7 @@ void es_context_free(es_context *ctx) {
     free(ctx->v_cache);
     free(ctx->scores);
     scratch_free(&ctx->s);
+    probe_free(&ctx->pb);
     free(ctx->logits);
     free(ctx);
 }
@@ -177,6 +248,7 @@ int es_context_threads(const es_context *ctx) { return ctx->n_threads; }
 
 void es_context_reset(es_context *ctx) {
     ctx->pos = 0;
+    ctx->pb.rows = 0;
     memset(ctx->logits, 0, (size_t)ctx->model->config.vocab_size * sizeof *ctx->logits);
 }
 
@@ -193,8 +265,10 @@ static void linear(const es_tensor *w, const float *x, int n, float *y, int n_th
 static void rope_tables(es_context *ctx, int n, int pos0) {
     const es_config *c = &ctx->model->config;
     const int half = c->head_dim / 2;
+    const float *freq_factors = ctx->model->weights.rope_freqs.data; /* llama3 scaling */
     for (int j = 0; j < half; j++) {
         double theta = pow((double)c->rope_theta, -2.0 * j / c->head_dim);
+        if (freq_factors) theta /= freq_factors[j];
         for (int i = 0; i < n; i++) {
             double angle = (double)(pos0 + i) * theta;
             ctx->s.rope_cos[(size_t)i * half + j] = (float)cos(angle);
@@ -216,36 +290,126 @@ static void rope(float *v, const float *cosv, const float *sinv, int head_dim,
     }
 }
 
-/* Causal grouped-query attention of the batch's queries (positions
- * pos0..pos0+n-1) over the cached keys and values of layer l. Each
- * (head, query) pair is one task with its own score row. */
-static void attention(es_context *ctx, int l, int n, int pos0) {
+/* One query head's attention: query i of the batch (position pos0 + i)
+ * over cached positions 0..pos0+i of layer l, head h; `score` is scratch
+ * for the scores and then the probabilities. With st, the probes'
+ * statistics come out of the same softmax pass. */
+static void attend(es_context *ctx, int l, int h, int i, int pos0, float *score,
+                   es_softmax_stats *st) {
     const es_config *c = &ctx->model->config;
     const int hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
     const size_t q_dim = (size_t)c->n_heads * hd, kv_dim = (size_t)c->n_kv_heads * hd;
+    const int n_keys = pos0 + i + 1; /* causal: positions 0..pos0+i, never empty slots */
+    const size_t kv_off = (size_t)(h / group) * hd;
+    const float *q = ctx->s.q + (size_t)i * q_dim + (size_t)h * hd;
+    /* scores: q . k / sqrt(head_dim), then softmax over the positions */
+    es_dot_f32_rows(q, ctx->k_cache[l] + kv_off, kv_dim, n_keys, hd, score);
     const float sqrt_hd = sqrtf((float)hd);
-    const float *keys = ctx->k_cache[l], *values = ctx->v_cache[l];
-    const int n_tasks = c->n_heads * n;
-#pragma omp parallel for schedule(static) num_threads(ctx->n_threads)
-    for (int task = 0; task < n_tasks; task++) {
-        const int h = task / n, i = task % n;
-        const int n_keys = pos0 + i + 1; /* causal: positions 0..pos0+i */
-        const size_t kv_off = (size_t)(h / group) * hd;
-        float *score = ctx->scores + (size_t)omp_get_thread_num() * ctx->kv_capacity;
-        const float *q = ctx->s.q + (size_t)i * q_dim + (size_t)h * hd;
-        /* scores: q . k / sqrt(head_dim), then softmax over the positions */
-        es_dot_f32_rows(q, keys + kv_off, kv_dim, n_keys, hd, score);
-        for (int t = 0; t < n_keys; t++) score[t] /= sqrt_hd;
-        es_softmax(score, n_keys);
-        /* weighted sum of the values */
-        float *out = ctx->s.att + (size_t)i * q_dim + (size_t)h * hd;
-        memset(out, 0, (size_t)hd * sizeof *out);
-        for (int t = 0; t < n_keys; t++) {
-            const float *v = values + (size_t)t * kv_dim + kv_off;
-            const float a = score[t];
-            for (int d = 0; d < hd; d++) out[d] += a * v[d];
+    for (int t = 0; t < n_keys; t++) score[t] /= sqrt_hd;
+    if (st) es_softmax_probe(score, n_keys, st);
+    else es_softmax(score, n_keys);
+    /* weighted sum of the values */
+    float *out = ctx->s.att + (size_t)i * q_dim + (size_t)h * hd;
+    memset(out, 0, (size_t)hd * sizeof *out);
+    const float *values = ctx->v_cache[l];
+    for (int t = 0; t < n_keys; t++) {
+        const float *v = values + (size_t)t * kv_dim + kv_off;
+        const float a = score[t];
+        for (int d = 0; d < hd; d++) out[d] += a * v[d];
+    }
+}
+
+/* Attention with the probes on, for queries c0..c0+cn-1 of the batch (row0:
+ * the eval's row of batch row 0). Each head writes its probabilities into
+ * its own row of pb->probs, so that the heads' agreement can be taken per
+ * query once all heads are done. */
+static void attention_probed(es_context *ctx, int l, int c0, int cn, int pos0, int row0) {
+    const es_config *c = &ctx->model->config;
+    probe_buffers *pb = &ctx->pb;
+    const int n_heads = c->n_heads, n_layers = c->n_layers;
+    const size_t cap = (size_t)ctx->kv_capacity;
+    const int n_tasks = n_heads * cn;
+#pragma omp parallel num_threads(ctx->n_threads)
+    {
+#pragma omp for schedule(static)
+        for (int task = 0; task < n_tasks; task++) {
+            const int h = task / cn, ci = task % cn, i = c0 + ci;
+            float *probs = pb->probs + ((size_t)ci * n_heads + h) * cap;
+            es_softmax_stats st;
+            attend(ctx, l, h, i, pos0, probs, &st);
+            const size_t at = ((size_t)(row0 + i) * n_layers + l) * n_heads + h;
+            pb->entropy[at] = (float)st.entropy;
+            pb->varentropy[at] = (float)st.varentropy;
+            pb->head_abs[(size_t)ci * n_heads + h] = st.mean_abs_score;
+        }
+        /* per query, over all heads: agreement and interaction strength */
+#pragma omp for schedule(static)
+        for (int ci = 0; ci < cn; ci++) {
+            const int n_keys = pos0 + c0 + ci + 1;
+            const size_t at = (size_t)(row0 + c0 + ci) * n_layers + l;
+            pb->agreement[at] = (float)es_attn_agreement(
+                pb->probs + (size_t)ci * n_heads * cap, n_heads, n_keys, cap);
+            double abs_sum = 0;
+            for (int h = 0; h < n_heads; h++) abs_sum += pb->head_abs[(size_t)ci * n_heads + h];
+            pb->interaction[at] = (float)(abs_sum / n_heads);
         }
     }
+}
+
+/* Causal grouped-query attention of the batch's queries (positions
+ * pos0..pos0+n-1) over the cached keys and values of layer l. Each
+ * (head, query) pair is one task with its own score row. */
+static void attention(es_context *ctx, int l, int n, int pos0, int row0) {
+    if (ctx->probes) {
+        for (int c0 = 0; c0 < n; c0 += ctx->pb.chunk_rows) {
+            int cn = n - c0 < ctx->pb.chunk_rows ? n - c0 : ctx->pb.chunk_rows;
+            attention_probed(ctx, l, c0, cn, pos0, row0);
+        }
+        return;
+    }
+    const int n_tasks = ctx->model->config.n_heads * n;
+#pragma omp parallel for schedule(static) num_threads(ctx->n_threads)
+    for (int task = 0; task < n_tasks; task++) {
+        float *score = ctx->scores + (size_t)omp_get_thread_num() * ctx->kv_capacity;
+        attend(ctx, l, task / n, task % n, pos0, score, NULL);
+    }
+}
+
+/* The per-row means over all layers and heads, once every layer is done. */
+static void probe_means(probe_buffers *pb, const es_config *c, int rows, int pos0) {
+    const size_t per_row = (size_t)c->n_layers * c->n_heads;
+    for (int r = 0; r < rows; r++) {
+        double h = 0, v = 0;
+        for (size_t k = 0; k < per_row; k++) {
+            h += pb->entropy[r * per_row + k];
+            v += pb->varentropy[r * per_row + k];
+        }
+        pb->entropy_mean[r] = h / (double)per_row;
+        pb->varentropy_mean[r] = v / (double)per_row;
+    }
+    pb->rows = rows;
+    pb->pos0 = pos0;
+}
+
+int es_context_probe_rows(const es_context *ctx) { return ctx->probes ? ctx->pb.rows : 0; }
+
+int es_context_probe(const es_context *ctx, int row, es_attn_probe *out) {
+    const probe_buffers *pb = &ctx->pb;
+    if (!ctx->probes || row < 0 || row >= pb->rows) return -1;
+    const es_config *c = &ctx->model->config;
+    const size_t per_row = (size_t)c->n_layers * c->n_heads;
+    *out = (es_attn_probe){
+        .pos = pb->pos0 + row,
+        .n_layers = c->n_layers,
+        .n_heads = c->n_heads,
+        .entropy = pb->entropy + row * per_row,
+        .varentropy = pb->varentropy + row * per_row,
+        .agreement = pb->agreement + (size_t)row * c->n_layers,
+        .interaction = pb->interaction + (size_t)row * c->n_layers,
+        .entropy_mean = pb->entropy_mean[row],
+        .varentropy_mean = pb->varentropy_mean[row],
+    };
+    return 0;
 }
 
 static void add_rows(float *x, const float *y, size_t n) {
@@ -259,7 +423,7 @@ static void rmsnorm_rows(float *out, const float *x, const es_tensor *w, int n,
                    c->rms_eps);
 }
 
-static void attention_block(es_context *ctx, int l, int n, int pos0) {
+static void attention_block(es_context *ctx, int l, int n, int pos0, int row0) {
     const es_config *c = &ctx->model->config;
     const es_layer_weights *L = &ctx->model->weights.layers[l];
     scratch *s = &ctx->s;
@@ -283,7 +447,7 @@ static void attention_block(es_context *ctx, int l, int n, int pos0) {
             rope(k + i * kv_dim + (size_t)h * hd, cs, sn, hd, c->rope_layout);
     }
     /* grouped-query attention over the cache, causal */
-    attention(ctx, l, n, pos0);
+    attention(ctx, l, n, pos0, row0);
     /* output projection, residual */
     linear(&L->wo, s->att, n, s->proj, nt);
     add_rows(s->x, s->proj, (size_t)n * c->dim);
@@ -306,10 +470,11 @@ static void ffn_block(es_context *ctx, int l, int n) {
     add_rows(s->x, s->proj, (size_t)n * c->dim);
 }
 
-/* Runs n <= scratch rows tokens at positions pos0.. through the model. The
- * logits of every row go to all_logits if it is not NULL, else, if
- * want_last, those of the last row to ctx->logits. */
-static void forward(es_context *ctx, const int32_t *tokens, int n, int pos0,
+/* Runs n <= scratch rows tokens at positions pos0.. through the model;
+ * row0 is the eval's row of the first (for the probes). The logits of every
+ * row go to all_logits if it is not NULL, else, if want_last, those of the
+ * last row to ctx->logits. */
+static void forward(es_context *ctx, const int32_t *tokens, int n, int pos0, int row0,
                     float *all_logits, int want_last) {
     const es_config *c = &ctx->model->config;
     const es_weights *w = &ctx->model->weights;
@@ -321,7 +486,7 @@ static void forward(es_context *ctx, const int32_t *tokens, int n, int pos0,
                           s->x + (size_t)i * c->dim, c->dim);
     rope_tables(ctx, n, pos0);
     for (int l = 0; l < c->n_layers; l++) {
-        attention_block(ctx, l, n, pos0);
+        attention_block(ctx, l, n, pos0, row0);
         ffn_block(ctx, l, n);
     }
     /* final norm and classifier: every row, or only the last */
@@ -353,14 +518,17 @@ int es_context_eval(es_context *ctx, const int32_t *tokens, int n, float *all_lo
     if (kv_reserve(ctx, ctx->pos + n, err) < 0) return -1;
     if (scratch_reserve(&ctx->s, c, n < ES_MAX_BATCH ? n : ES_MAX_BATCH) < 0)
         return es_fail(err, "%s: out of memory for a batch of %d tokens", path, n);
+    if (ctx->probes && probe_reserve_rows(&ctx->pb, c, n) < 0)
+        return es_fail(err, "%s: out of memory for the probes of %d tokens", path, n);
     /* nothing can fail from here on */
     const size_t vocab = (size_t)c->vocab_size;
     for (int start = 0; start < n; start += ES_MAX_BATCH) {
         int rows = n - start < ES_MAX_BATCH ? n - start : ES_MAX_BATCH;
         float *out = all_logits ? all_logits + (size_t)start * vocab : NULL;
         int last = start + rows == n; /* earlier batches only fill the cache */
-        forward(ctx, tokens + start, rows, ctx->pos + start, out, last);
+        forward(ctx, tokens + start, rows, ctx->pos + start, start, out, last);
     }
+    if (ctx->probes) probe_means(&ctx->pb, c, n, ctx->pos);
     if (all_logits)
         memcpy(ctx->logits, all_logits + (size_t)(n - 1) * vocab, vocab * sizeof(float));
     ctx->pos += n;
