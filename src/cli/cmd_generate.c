@@ -1,6 +1,7 @@
 /* `entroscope generate`: prompt in, generated text out on stdout (the prompt
  * is not echoed), a one-line summary on stderr. */
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -9,8 +10,8 @@
 #include "cli/cli.h"
 
 typedef struct generate_opts {
-    const char *model, *tokenizer, *prompt, *prompt_file;
-    int n_predict, n_threads, n_ctx, special, quiet;
+    const char *model, *tokenizer, *prompt, *prompt_file, *system, *trace;
+    int n_predict, n_threads, n_ctx, special, quiet, chat, stats, bits, no_probes;
     es_sampler_params sampling;
 } generate_opts;
 
@@ -18,11 +19,14 @@ static void help(FILE *out) {
     fprintf(out,
         "usage: entroscope generate -m MODEL [options]\n\n"
         "Generates text. Only the generated text goes to stdout; a summary line goes to stderr.\n\n"
-        "  -m, --model PATH      GGUF file or llama2.c checkpoint (.bin)\n"
+        "  -m, --model PATH      GGUF file, Hugging Face folder or llama2.c checkpoint (.bin)\n"
         "  -z, --tokenizer PATH  tokenizer: llama2.c tokenizer.bin, GGUF or tokenizer.json\n"
         "                        (needed for llama2.c checkpoints; overrides a GGUF's own)\n"
         "  -p, --prompt TEXT     the prompt (default: none, generation starts from BOS alone)\n"
         "  -f, --file PATH       read the prompt from a file, its bytes exactly\n"
+        "      --chat            wrap the prompt in the model's chat template (Llama 3.x Instruct,\n"
+        "                        Llama 2 chat) as one user turn, and stop at the end of the turn\n"
+        "      --system TEXT     the system message of a --chat prompt\n"
         "  -n, --n-predict N     generate at most N tokens (default 256); stops earlier at the\n"
         "                        model's end-of-generation tokens or when the context is full\n"
         "      --temp T          temperature (default 1.0); 0 is greedy (argmax)\n"
@@ -33,6 +37,12 @@ static void help(FILE *out) {
         "  -t, --threads N       threads (default: all cores)\n"
         "  -c, --ctx-size N      context length (default: the model's; the cache grows as used)\n"
         "      --special         recognise special tokens such as <|eot_id|> in the prompt\n"
+        "      --trace DB        record the generation (prompt, output, every token's statistics,\n"
+        "                        every head's) in the SQLite database DB (created if absent)\n"
+        "      --stats           print a table of each generated token's statistics on stderr:\n"
+        "                        logit entropy and varentropy, mean attention entropy and varentropy\n"
+        "      --bits            --stats in bits (varentropy in bits^2) instead of nats\n"
+        "      --no-probes       do not measure attention (the logit statistics are still taken)\n"
         "  -q, --quiet           no summary line on stderr\n"
         "  -h, --help            this text\n");
 }
@@ -46,6 +56,9 @@ static int parse(int argc, char **argv, generate_opts *o) {
         {"min-p", required_argument, 0, 'M'},   {"seed", required_argument, 0, 'S'},
         {"threads", required_argument, 0, 't'}, {"ctx-size", required_argument, 0, 'c'},
         {"special", no_argument, 0, 'X'},       {"quiet", no_argument, 0, 'q'},
+        {"chat", no_argument, 0, 'C'},          {"system", required_argument, 0, 'Y'},
+        {"trace", required_argument, 0, 'R'},   {"stats", no_argument, 0, 'G'},
+        {"bits", no_argument, 0, 'B'},          {"no-probes", no_argument, 0, 'N'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     int opt, seeded = 0;
@@ -68,6 +81,12 @@ static int parse(int argc, char **argv, generate_opts *o) {
         case 'c': rc = cli_parse_int("-c", optarg, 1, 1 << 24, &o->n_ctx); break;
         case 'X': o->special = 1; break;
         case 'q': o->quiet = 1; break;
+        case 'C': o->chat = 1; break;
+        case 'Y': o->system = optarg; break;
+        case 'R': o->trace = optarg; break;
+        case 'G': o->stats = 1; break;
+        case 'B': o->bits = 1; break;
+        case 'N': o->no_probes = 1; break;
         case 'h': help(stdout); return 1;
         case ':': cli_error("generate: option %s needs a value", argv[optind - 1]); return -1;
         default: cli_error("generate: unknown option '%s' (see entroscope generate --help)", argv[optind - 1]); return -1;
@@ -86,6 +105,15 @@ static int parse(int argc, char **argv, generate_opts *o) {
         cli_error("generate: give the prompt with -p or -f, not both");
         return -1;
     }
+    if (o->system && !o->chat) {
+        cli_error("generate: --system needs --chat");
+        return -1;
+    }
+    if (o->bits && !o->stats) {
+        cli_error("generate: --bits applies to --stats (the trace always stores nats; "
+                  "entroscope export --bits converts)");
+        return -1;
+    }
     if (!seeded) o->sampling.seed = (uint64_t)time(NULL);
     return 0;
 }
@@ -96,26 +124,118 @@ static double now_seconds(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* The prompt's tokens: BOS, then the text (none: BOS alone, as llama2.c). */
-static int tokenize_prompt(const generate_opts *o, const es_tokenizer *tok, int32_t **ids, size_t *n) {
+/* The prompt's tokens: BOS, then the text (none: BOS alone, as llama2.c),
+ * or with --chat what the model's chat template builds. */
+static int tokenize_prompt(const generate_opts *o, const es_tokenizer *tok, int32_t **ids, size_t *n,
+                           char **text_out) {
     char *text = NULL;
     size_t len = 0;
     if (o->prompt_file && cli_read_file(o->prompt_file, &text, &len)) return -1;
-    const char *src = o->prompt_file ? text : o->prompt ? o->prompt : "";
-    if (!o->prompt_file) len = strlen(src);
+    if (!o->prompt_file) {
+        text = strdup(o->prompt ? o->prompt : "");
+        len = strlen(text);
+    }
     es_error err;
-    int flags = ES_TOKENIZE_ADD_BOS | (o->special ? ES_TOKENIZE_PARSE_SPECIAL : 0);
-    int rc = es_tokenize(tok, src, len, flags, ids, n, &err);
-    free(text);
-    if (rc) cli_error("%s", err.msg);
-    return rc;
+    int rc;
+    if (o->chat) {
+        es_chat_message turns[2] = {{"system", o->system}, {"user", text}};
+        int first = o->system ? 0 : 1;
+        rc = es_chat_tokenize(tok, turns + first, 2 - first, 1, ids, n, &err);
+    } else {
+        int flags = ES_TOKENIZE_ADD_BOS | (o->special ? ES_TOKENIZE_PARSE_SPECIAL : 0);
+        rc = es_tokenize(tok, text, len, flags, ids, n, &err);
+    }
+    if (rc) {
+        cli_error("%s", err.msg);
+        free(text);
+        return rc;
+    }
+    *text_out = text;
+    return 0;
+}
+
+/* What a generation leaves behind besides the text on stdout: the trace
+ * item (with --trace), the statistics table (with --stats), the output. */
+typedef struct recorder {
+    const generate_opts *o;
+    const es_tokenizer *tok;
+    es_trace_item *item;  /* NULL without --trace */
+    char *output;         /* the generated bytes */
+    size_t output_len, output_cap;
+    int failed;           /* out of memory while recording */
+} recorder;
+
+static void record_text(recorder *r, const char *piece, size_t len) {
+    if (r->output_len + len + 1 > r->output_cap) {
+        size_t cap = (r->output_len + len + 1) * 2;
+        char *p = realloc(r->output, cap);
+        if (!p) {
+            r->failed = 1;
+            return;
+        }
+        r->output = p;
+        r->output_cap = cap;
+    }
+    memcpy(r->output + r->output_len, piece, len);
+    r->output_len += len;
+    r->output[r->output_len] = 0;
+}
+
+static void record_row(recorder *r, const es_trace_token *row) {
+    if (r->item && es_trace_item_add(r->item, row) < 0) r->failed = 1;
+}
+
+/* The prompt rows: one per prompt position, from the batched prefill. */
+static void record_prompt(recorder *r, const es_context *ctx, const int32_t *prompt, size_t n) {
+    for (size_t i = 0; r->item && i < n; i++) {
+        es_attn_probe probe;
+        int probed = es_context_probe(ctx, (int)i, &probe) == 0;
+        size_t len;
+        const char *piece = es_token_to_piece(r->tok, i ? prompt[i - 1] : -1, prompt[i], 1, &len);
+        es_trace_token row = {.step = -1, .pos = (int)i, .token_id = prompt[i], .text = piece,
+                              .text_len = len, .logit_entropy = NAN, .logit_varentropy = NAN,
+                              .token_logprob = NAN, .attn = probed ? &probe : NULL};
+        record_row(r, &row);
+    }
+}
+
+/* Generated token `step`, sampled from the logits the last eval left. */
+static void record_step(recorder *r, const es_context *ctx, int step, int32_t id,
+                        const char *piece, size_t len) {
+    es_attn_probe probe;
+    int probed = es_context_probe(ctx, es_context_probe_rows(ctx) - 1, &probe) == 0;
+    es_trace_token row = {.step = step, .pos = es_context_pos(ctx) - 1, .token_id = id,
+                          .text = piece, .text_len = len, .attn = probed ? &probe : NULL};
+    es_logit_stats(es_context_logits(ctx), es_tokenizer_vocab_size(r->tok), id, &row.logit_entropy,
+                   &row.logit_varentropy, &row.token_logprob);
+    record_row(r, &row);
+    record_text(r, piece, len);
+    if (!r->o->stats) return;
+    const double to_bits = r->o->bits ? 1 / log(2.0) : 1;
+    if (step == 0)
+        fprintf(stderr, "%5s %6s  %-16s %9s %9s %9s %9s   (%s)\n", "step", "id", "token", "logit_H",
+                "logit_V", "attn_H", "attn_V", r->o->bits ? "bits, bits^2" : "nats, nats^2");
+    char shown[17];
+    size_t k = 0;
+    for (size_t i = 0; i < len && k < 16; i++)
+        shown[k++] = (unsigned char)piece[i] < 32 ? '?' : piece[i]; /* keep the table on one line */
+    shown[k] = 0;
+    fprintf(stderr, "%5d %6d  %-16s %9.4f %9.4f", step, (int)id, shown, row.logit_entropy * to_bits,
+            row.logit_varentropy * to_bits * to_bits);
+    if (probed)
+        fprintf(stderr, " %9.4f %9.4f\n", probe.entropy_mean * to_bits,
+                probe.varentropy_mean * to_bits * to_bits);
+    else
+        fprintf(stderr, " %9s %9s\n", "-", "-");
 }
 
 /* Generates and prints; returns the number of tokens generated, or -1.
- * *prefill_s receives the time of the prompt's evaluation. */
-static int generate(const generate_opts *o, es_context *ctx, const es_tokenizer *tok,
-                    const int32_t *prompt, size_t n_prompt, double *prefill_s) {
+ * *prefill_s receives the time of the prompt's evaluation, *stop why it
+ * ended ("eog", "length", "context"). */
+static int generate(const generate_opts *o, es_context *ctx, recorder *rec,
+                    const int32_t *prompt, size_t n_prompt, double *prefill_s, const char **stop) {
     es_error err;
+    const es_tokenizer *tok = rec->tok;
     es_sampler *sampler = es_sampler_new(&o->sampling, es_tokenizer_vocab_size(tok));
     if (!sampler) {
         cli_error("out of memory");
@@ -126,12 +246,18 @@ static int generate(const generate_opts *o, es_context *ctx, const es_tokenizer 
     double t0 = now_seconds();
     int rc = es_context_eval(ctx, prompt, (int)n_prompt, NULL, &err);
     *prefill_s = now_seconds() - t0;
+    if (rc == 0) record_prompt(rec, ctx, prompt, n_prompt);
+    *stop = "length";
     while (rc == 0 && generated < o->n_predict) {
         int32_t next = es_sampler_sample(sampler, es_context_logits(ctx));
         /* A new BOS means the model started another document: as llama2.c, stop. */
-        if (es_tokenizer_is_eog(tok, next) || next == bos) break;
+        if (es_tokenizer_is_eog(tok, next) || next == bos) {
+            *stop = "eog";
+            break;
+        }
         size_t len;
         const char *piece = es_token_to_piece(tok, prev, next, 0, &len);
+        record_step(rec, ctx, generated, next, piece, len);
         fwrite(piece, 1, len, stdout);
         fflush(stdout);
         generated++;
@@ -139,6 +265,7 @@ static int generate(const generate_opts *o, es_context *ctx, const es_tokenizer 
         if (generated == o->n_predict) break;
         if (es_context_pos(ctx) >= es_context_size(ctx)) {
             if (!o->quiet) fprintf(stderr, "\nentroscope: the context of %d tokens is full; stopping\n", es_context_size(ctx));
+            *stop = "context";
             break;
         }
         rc = es_context_eval(ctx, &next, 1, NULL, &err);
@@ -148,7 +275,99 @@ static int generate(const generate_opts *o, es_context *ctx, const es_tokenizer 
         cli_error("%s", err.msg);
         return -1;
     }
+    if (rec->failed) {
+        cli_error("out of memory while recording the generation");
+        return -1;
+    }
     return generated;
+}
+
+/* The settings of a traced run, as a JSON object. */
+static void settings_json(const generate_opts *o, const es_context *ctx, char *buf, size_t size) {
+    snprintf(buf, size,
+             "{\"temperature\": %.9g, \"top_k\": %d, \"top_p\": %.9g, \"min_p\": %.9g, "
+             "\"seed\": %llu, \"n_predict\": %d, \"n_ctx\": %d, \"threads\": %d, "
+             "\"probes\": %s, \"chat\": %s, \"special\": %s}",
+             o->sampling.temperature, o->sampling.top_k, o->sampling.top_p, o->sampling.min_p,
+             (unsigned long long)o->sampling.seed, o->n_predict, es_context_size(ctx),
+             o->n_threads, o->no_probes ? "false" : "true", o->chat ? "true" : "false",
+             o->special ? "true" : "false");
+}
+
+/* Opens the trace and its run, and the item of this generation. */
+static int open_trace(const generate_opts *o, const es_model *model, const es_context *ctx,
+                      const char *prompt_text, es_trace **trace, recorder *rec) {
+    es_error err;
+    es_model_info info;
+    es_model_get_info(model, &info);
+    char settings[1024];
+    settings_json(o, ctx, settings, sizeof settings);
+    es_trace_run run = {.command = "generate", .model_path = info.path, .model_name = info.name,
+                        .n_layers = info.n_layers, .n_heads = info.n_heads,
+                        .settings_json = settings};
+    int64_t run_id;
+    if (!(*trace = es_trace_open(o->trace, &err)) ||
+        (run_id = es_trace_add_run(*trace, &run, &err)) < 0) {
+        cli_error("%s", err.msg);
+        return -1;
+    }
+    if (!(rec->item = es_trace_item_new(run_id, NULL, prompt_text))) {
+        cli_error("out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int run_generation(const generate_opts *o, es_model *model, const int32_t *prompt,
+                          size_t n_prompt, const char *prompt_text) {
+    es_error err;
+    const es_tokenizer *tok = es_model_tokenizer(model);
+    int probes = !o->no_probes && (o->trace || o->stats);
+    es_context_params cp = {.n_ctx = o->n_ctx, .n_threads = o->n_threads, .probes = probes};
+    es_context *ctx = es_context_new(model, &cp, &err);
+    if (!ctx) {
+        cli_error("%s", err.msg);
+        return CLI_FAILURE;
+    }
+    if ((int)n_prompt > es_context_size(ctx)) {
+        cli_error("generate: the prompt has %zu tokens but the context holds %d (raise -c)", n_prompt, es_context_size(ctx));
+        es_context_free(ctx);
+        return CLI_BAD_INPUT;
+    }
+    recorder rec = {.o = o, .tok = tok};
+    es_trace *trace = NULL;
+    int status = CLI_FAILURE;
+    if (o->trace && open_trace(o, model, ctx, prompt_text, &trace, &rec) < 0) {
+        status = CLI_BAD_INPUT;
+        goto done;
+    }
+    double t0 = now_seconds(), prefill_s = 0;
+    const char *stop = "length";
+    int n = generate(o, ctx, &rec, prompt, n_prompt, &prefill_s, &stop);
+    double decode_s = now_seconds() - t0 - prefill_s;
+    if (n < 0) goto done;
+    if (trace && es_trace_item_commit(trace, rec.item, rec.output ? rec.output : "", stop, NULL, &err) < 0) {
+        cli_error("%s", err.msg);
+        goto done;
+    }
+    status = CLI_OK;
+    /* end the text's line; when stdout goes elsewhere the summary starts
+     * a line of its own, so that nothing is added to the text */
+    int tty = isatty(fileno(stdout));
+    if (tty) putchar('\n');
+    /* n tokens were sampled but only n - 1 decode steps ran after the prefill */
+    if (!o->quiet)
+        fprintf(stderr, "%s[prompt %zu tokens in %.3f s (%.1f tokens/s); generated %d tokens in %.3f s "
+                "(%.1f tokens/s); seed %llu%s%s]\n",
+                tty || n == 0 ? "" : "\n", n_prompt, prefill_s, prefill_s > 0 ? n_prompt / prefill_s : 0.0, n, decode_s,
+                decode_s > 0 && n > 1 ? (n - 1) / decode_s : 0.0, (unsigned long long)o->sampling.seed,
+                trace ? "; traced to " : "", trace ? o->trace : "");
+done:
+    es_trace_item_free(rec.item);
+    es_trace_close(trace);
+    free(rec.output);
+    es_context_free(ctx);
+    return status;
 }
 
 int cmd_generate(int argc, char **argv) {
@@ -163,40 +382,16 @@ int cmd_generate(int argc, char **argv) {
         cli_error("%s", err.msg);
         return CLI_BAD_INPUT;
     }
-    const es_tokenizer *tok = es_model_tokenizer(model);
     int32_t *prompt = NULL;
     size_t n_prompt = 0;
+    char *prompt_text = NULL;
     int status = CLI_BAD_INPUT;
-    es_context_params cp = {.n_ctx = o.n_ctx, .n_threads = o.n_threads};
-    es_context *ctx = NULL;
-    if (tokenize_prompt(&o, tok, &prompt, &n_prompt) == 0) {
+    if (tokenize_prompt(&o, es_model_tokenizer(model), &prompt, &n_prompt, &prompt_text) == 0) {
         if (n_prompt == 0) cli_error("generate: the model's vocabulary has no BOS token; give a prompt");
-        else if (!(ctx = es_context_new(model, &cp, &err))) cli_error("%s", err.msg);
-        else if ((int)n_prompt > es_context_size(ctx))
-            cli_error("generate: the prompt has %zu tokens but the context holds %d (raise -c)", n_prompt, es_context_size(ctx));
-        else {
-            double t0 = now_seconds(), prefill_s = 0;
-            int n = generate(&o, ctx, tok, prompt, n_prompt, &prefill_s);
-            double decode_s = now_seconds() - t0 - prefill_s;
-            if (n >= 0) {
-                status = CLI_OK;
-                /* end the text's line; when stdout goes elsewhere the summary starts
-                 * a line of its own, so that nothing is added to the text */
-                int tty = isatty(fileno(stdout));
-                if (tty) putchar('\n');
-                /* n tokens were sampled but only n - 1 decode steps ran after the prefill */
-                if (!o.quiet)
-                    fprintf(stderr, "%s[prompt %zu tokens in %.3f s (%.1f tokens/s); generated %d tokens in %.3f s "
-                            "(%.1f tokens/s); seed %llu]\n",
-                            tty || n == 0 ? "" : "\n", n_prompt, prefill_s, prefill_s > 0 ? n_prompt / prefill_s : 0.0, n, decode_s,
-                            decode_s > 0 && n > 1 ? (n - 1) / decode_s : 0.0, (unsigned long long)o.sampling.seed);
-            } else {
-                status = CLI_FAILURE;
-            }
-        }
+        else status = run_generation(&o, model, prompt, n_prompt, prompt_text);
     }
     free(prompt);
-    es_context_free(ctx);
+    free(prompt_text);
     es_model_free(model);
     return status;
 }
