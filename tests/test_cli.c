@@ -4,6 +4,7 @@
  * row must give exit status 2, nothing on stdout, and exactly one line on
  * stderr containing the expected text. */
 #include "test.h"
+#include "cli_run.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
@@ -11,54 +12,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-typedef struct run_result {
-    int status;    /* exit status, or -1 if it did not exit normally */
-    char out[16384];
-    char err[4096];
-} run_result;
-
-static const char *binary(void) {
-    const char *b = getenv("ENTROSCOPE_BIN");
-    return b && b[0] ? b : "build/entroscope";
-}
-
-static void slurp(const char *path, char *buf, size_t cap) {
-    buf[0] = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return;
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = 0;
-    fclose(f);
-}
-
-/* Runs the binary with a NULL-terminated argument list. */
-static void run(run_result *r, const char *const *args) {
-    char out_path[512], err_path[512];
-    snprintf(out_path, sizeof out_path, "%s/cli.out", test_tmpdir());
-    snprintf(err_path, sizeof err_path, "%s/cli.err", test_tmpdir());
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = binary();
-    for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
-    argv[n] = NULL;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (o < 0 || e < 0) _exit(127);
-        dup2(o, 1);
-        dup2(e, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    slurp(out_path, r->out, sizeof r->out);
-    slurp(err_path, r->err, sizeof r->err);
-}
 
 static int count_lines(const char *s) {
     int n = 0;
@@ -96,7 +49,7 @@ static void truncate_copy(const char *src, const char *dst, size_t n) {
 static int make_fixtures(void) {
     run_result r;
     const char *synth[] = {"synth", "--preset", "tiny", "--seed", "3", "-o", tmp_path("tiny.gguf"), NULL};
-    run(&r, synth);
+    cli_run(&r, synth);
     if (r.status != 0) {
         test_fail(__FILE__, __LINE__, "synth failed: %s", r.err);
         return -1;
@@ -172,7 +125,7 @@ static void bad_inputs(void) {
             test_skip("missing ../shared/models/stories260K");
             continue;
         }
-        run(&r, cases[i].args);
+        cli_run(&r, cases[i].args);
         char line[256] = "";
         for (int a = 0; cases[i].args[a] && strlen(line) < 200; a++) {
             strcat(line, " ");
@@ -191,8 +144,8 @@ static void generate_threads(void) {
     run_result a, b;
     const char *t1[] = {"generate", "-m", T("tiny.gguf"), "-p", "Once upon", "--temp", "0", "-n", "40", "-t", "1", "-q", NULL};
     const char *t2[] = {"generate", "-m", T("tiny.gguf"), "-p", "Once upon", "--temp", "0", "-n", "40", "-t", "2", "-q", NULL};
-    run(&a, t1);
-    run(&b, t2);
+    cli_run(&a, t1);
+    cli_run(&b, t2);
     CHECK_INT(a.status, 0);
     CHECK_INT(b.status, 0);
     CHECK(a.out[0] != 0);
@@ -205,16 +158,16 @@ static void synth_deterministic(void) {
     const char *s1[] = {"synth", "--preset", "tiny", "--type", "q8_0", "--seed", "5", "-o", T("s1.gguf"), NULL};
     const char *s2[] = {"synth", "--preset", "tiny", "--type", "q8_0", "--seed", "5", "-o", T("s2.gguf"), NULL};
     const char *s3[] = {"synth", "--preset", "tiny", "--type", "q8_0", "--seed", "6", "-o", T("s3.gguf"), NULL};
-    run(&r, s1); CHECK_INT(r.status, 0);
-    run(&r, s2); CHECK_INT(r.status, 0);
-    run(&r, s3); CHECK_INT(r.status, 0);
+    cli_run(&r, s1); CHECK_INT(r.status, 0);
+    cli_run(&r, s2); CHECK_INT(r.status, 0);
+    cli_run(&r, s3); CHECK_INT(r.status, 0);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "cmp -s %s %s", T("s1.gguf"), T("s2.gguf"));
     CHECK(system(cmd) == 0);
     snprintf(cmd, sizeof cmd, "cmp -s %s %s", T("s1.gguf"), T("s3.gguf"));
     CHECK(system(cmd) != 0);
     const char *info[] = {"info", T("s1.gguf"), NULL};
-    run(&r, info);
+    cli_run(&r, info);
     CHECK_INT(r.status, 0);
     CHECK(strstr(r.out, "Q8_0") != NULL);
 }
@@ -233,11 +186,11 @@ static void stories260k(void) {
     run_result r;
     /* The exact command of the acceptance criterion (llama2.c's test_all.py). */
     const char *a[] = {"generate", "-m", bin, "-z", tok, "--temp", "0", "-n", "200", NULL};
-    run(&r, a);
+    cli_run(&r, a);
     CHECK_INT(r.status, 0);
     CHECKF(strcmp(r.out, expected) == 0, "stories260K.bin printed:\n%s", r.out);
     const char *b[] = {"generate", "-m", gguf, "--temp", "0", "-n", "200", NULL};
-    run(&r, b);
+    cli_run(&r, b);
     CHECK_INT(r.status, 0);
     CHECKF(strcmp(r.out, expected) == 0, "stories260K.gguf printed:\n%s", r.out);
 }
@@ -247,23 +200,23 @@ static void tokenize_llama3(void) {
     if (!json) return;
     run_result r;
     const char *a[] = {"tokenize", "-m", json, "Hello world", NULL};
-    run(&r, a);
+    cli_run(&r, a);
     CHECK_INT(r.status, 0);
     CHECK_STR(r.out, "128000 9906 1917\n");
     const char *b[] = {"tokenize", "-m", json, "--no-bos", "Hello world", NULL};
-    run(&r, b);
+    cli_run(&r, b);
     CHECK_STR(r.out, "9906 1917\n");
     const char *c[] = {"tokenize", "-m", json, "--no-bos", "--special", "<|eot_id|>", NULL};
-    run(&r, c);
+    cli_run(&r, c);
     CHECK_STR(r.out, "128009\n");
     const char *d[] = {"tokenize", "-m", json, "--no-bos", "", NULL};
-    run(&r, d);
+    cli_run(&r, d);
     CHECK_STR(r.out, "\n");
 }
 
 void suite_cli(void) {
-    if (access(binary(), X_OK) != 0) {
-        TEST("cli: binary present") test_fail(__FILE__, __LINE__, "no executable at %s", binary());
+    if (access(cli_binary(), X_OK) != 0) {
+        TEST("cli: binary present") test_fail(__FILE__, __LINE__, "no executable at %s", cli_binary());
         return;
     }
     int ok = 0;
@@ -274,12 +227,13 @@ void suite_cli(void) {
     TEST("cli: synth is deterministic for a seed") synth_deterministic();
     TEST("cli: stories260K greedy output matches llama2.c's test") stories260k();
     TEST("cli: tokenize prints ids on one line") tokenize_llama3();
+    cli_trace_tests();
     TEST("cli: --help works for every command") {
         const char *cmds[] = {"generate", "tokenize", "info", "synth"};
         for (int i = 0; i < 4; i++) {
             run_result r;
             const char *a[] = {cmds[i], "--help", NULL};
-            run(&r, a);
+            cli_run(&r, a);
             CHECK_INT(r.status, 0);
             CHECKF(strstr(r.out, "usage: entroscope") != NULL, "%s --help: %s", cmds[i], r.out);
         }
