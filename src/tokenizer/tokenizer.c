@@ -234,6 +234,24 @@ int tok_set_special_ids(es_tokenizer *t, int64_t bos, int64_t eos, int64_t unk,
     return 0;
 }
 
+int tok_set_chat_template(es_tokenizer *t, const char *text, size_t len, es_error *err) {
+    char *copy = malloc(len + 1);
+    if (!copy) return es_fail(err, "%s: out of memory for the chat template", t->path);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    free(t->chat_template);
+    t->chat_template = copy;
+    return 0;
+}
+
+const char *tok_chat_template(const es_tokenizer *t) { return t ? t->chat_template : NULL; }
+
+int32_t tok_find_special(const es_tokenizer *t, const char *name) {
+    int32_t id = piece_map_find(&t->by_text, name, strlen(name));
+    if (id < 0) return -1;
+    return t->types[id] == TOKEN_CONTROL || t->types[id] == TOKEN_USER_DEFINED ? id : -1;
+}
+
 int id_vec_push(id_vec *v, int32_t id) {
     if (v->n == v->cap) {
         size_t cap = v->cap ? 2 * v->cap : 64;
@@ -282,6 +300,7 @@ void es_tokenizer_free(es_tokenizer *t) {
     free(t->merge_right);
     if (t->split_regex) pcre2_code_free(t->split_regex);
     free(t->special_ids);
+    free(t->chat_template);
     free(t);
 }
 

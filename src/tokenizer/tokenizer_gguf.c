@@ -6,7 +6,8 @@
  * array), token_type (i32 array: 1 normal, 2 unknown, 3 control, 4 user-
  * defined, 5 unused, 6 byte), merges (gpt2: "a b" strings, rank order),
  * bos/eos/unknown/padding_token_id, add_bos_token, add_space_prefix, and
- * llama.cpp's optional eot/eom_token_id. */
+ * llama.cpp's optional eot/eom_token_id; also tokenizer.chat_template (the
+ * Jinja text, kept for src/chat/). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,10 @@ es_tokenizer *es_tokenizer_from_gguf(const gguf_file *f, es_error *err) {
     if (read_pieces(t, f, tokens, err) != 0 || tok_index(t, err) != 0) goto fail;
     if (kind == TOK_BPE && read_merges(t, f, err) != 0) goto fail;
     if (read_special_ids(t, f, err) != 0) goto fail;
+    gguf_str chat;
+    rc = gguf_get_str(f, "tokenizer.chat_template", &chat, err);
+    if (rc < 0 || (rc == 0 && tok_set_chat_template(t, chat.ptr, (size_t)chat.len, err) != 0))
+        goto fail;
     return t;
 fail:
     es_tokenizer_free(t);
@@ -263,5 +268,7 @@ int es_tokenizer_write_gguf(const es_tokenizer *tok, gguf_writer *w, es_error *e
     if (rc == 0 && tok->kind == TOK_SPM)
         rc = gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", tok->add_space_prefix);
     if (rc == 0) rc = write_extra_eog(tok, w);
+    if (rc == 0 && tok->chat_template)
+        rc = gguf_writer_set_str(w, "tokenizer.chat_template", tok->chat_template);
     return rc == 0 ? 0 : es_fail(err, "%s: out of memory writing the tokenizer", tok->path);
 }

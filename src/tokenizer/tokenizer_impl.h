@@ -1,6 +1,8 @@
 /* Private to src/tokenizer/: the tokenizer struct that both kinds share,
  * and the functions the loaders (GGUF, tokenizer.json, llama2.c, synthetic)
- * and the two encoders (spm.c, bpe.c) use to build and read it.
+ * and the two encoders (spm.c, bpe.c) use to build and read it. src/chat/
+ * uses only the two chat accessors at the end (template text, token ids by
+ * name).
  *
  * Building a tokenizer: tok_new, then tok_set_piece for every id, then
  * tok_index (hash map, duplicate check, decoded bytes, special tokens;
@@ -91,6 +93,10 @@ struct es_tokenizer {
     int add_bos;                     /* the file's add_bos_token (kept for writing) */
     int32_t eog[TOK_MAX_EOG];        /* end-of-generation ids */
     int n_eog;
+
+    /* The Jinja chat template the file carries (NUL-terminated), or NULL.
+     * Kept as text; src/chat/ recognises it. */
+    char *chat_template;
 };
 
 /* ---- building (tokenizer.c) */
@@ -103,6 +109,8 @@ int tok_index(es_tokenizer *t, es_error *err);
 int tok_set_special_ids(es_tokenizer *t, int64_t bos, int64_t eos, int64_t unk,
                         int64_t pad, es_error *err);
 int tok_add_eog(es_tokenizer *t, int32_t id);
+/* Stores a copy of the chat template (replacing any earlier one). */
+int tok_set_chat_template(es_tokenizer *t, const char *text, size_t len, es_error *err);
 /* The piece text of id (not NUL-terminated). */
 static inline const char *tok_text(const es_tokenizer *t, int32_t id, size_t *len) {
     *len = t->text_len[id];
@@ -147,5 +155,11 @@ int tok_read_file(const char *path, size_t max_size, char **buf, size_t *size,
 /* Length of the UTF-8 character starting at s (at most n bytes); 1 for an
  * invalid or truncated sequence, so that every byte is covered. */
 size_t utf8_char_len(const unsigned char *s, size_t n);
+
+/* ---- for src/chat/ */
+/* The chat template text, or NULL if the file carries none. */
+const char *tok_chat_template(const es_tokenizer *t);
+/* The id of the control (or user-defined) token spelled exactly name, or -1. */
+int32_t tok_find_special(const es_tokenizer *t, const char *name);
 
 #endif

@@ -10,16 +10,20 @@
  *   normalizer: must be null.
  * The file names no BOS/EOS: as for Llama 3, BOS is <|begin_of_text|> and
  * EOS <|end_of_text|> when present. Anything else is refused with a
- * one-line message rather than tokenized differently from the reference. */
+ * one-line message rather than tokenized differently from the reference.
+ * The chat template is not in tokenizer.json but beside it: see
+ * read_chat_template. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tokenizer/tokenizer_impl.h"
 #include "util/error.h"
 
 #define JSON_MAX_FILE ((size_t)1 << 30)
+#define CHAT_MAX_FILE ((size_t)64 << 20)
 
 static const cJSON *member(const cJSON *obj, const char *key) {
     return cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -181,6 +185,84 @@ fail:
     return NULL;
 }
 
+/* Reads path as a JSON object into *root (NULL, and 0, if the file does
+ * not exist). */
+static int parse_json_file(const char *path, size_t max_size, cJSON **root, es_error *err) {
+    *root = NULL;
+    struct stat st;
+    if (stat(path, &st) != 0) return 0;
+    char *buf;
+    size_t size;
+    if (tok_read_file(path, max_size, &buf, &size, err) != 0) return -1;
+    const char *end = NULL;
+    *root = cJSON_ParseWithLengthOpts(buf, size, &end, 0);
+    int rc = 0;
+    if (!*root) {
+        size_t at = end && end >= buf && end <= buf + size ? (size_t)(end - buf) : 0;
+        rc = es_fail(err, "%s: invalid JSON near byte %zu", path, at);
+    } else if (!cJSON_IsObject(*root)) {
+        rc = es_fail(err, "%s: not a JSON object", path);
+        cJSON_Delete(*root);
+        *root = NULL;
+    }
+    free(buf);
+    return rc;
+}
+
+/* "chat_template" of a tokenizer_config.json or chat_template.json: a
+ * string, or a list of {name, template} whose "default" entry is the chat
+ * template. Sets *found when there is one. */
+static int take_chat_member(es_tokenizer *t, const char *path, const cJSON *root, int *found,
+                            es_error *err) {
+    const cJSON *ct = member(root, "chat_template");
+    if (!ct || cJSON_IsNull(ct)) return 0;
+    if (cJSON_IsArray(ct))
+        for (const cJSON *e = ct->child; e; e = e->next) {
+            const cJSON *name = member(e, "name");
+            if (cJSON_IsString(name) && strcmp(name->valuestring, "default") == 0) {
+                ct = member(e, "template");
+                break;
+            }
+        }
+    if (!cJSON_IsString(ct))
+        return es_fail(err, "%s: chat_template is neither a string nor a list with a "
+                       "\"default\" template", path);
+    *found = 1;
+    return tok_set_chat_template(t, ct->valuestring, strlen(ct->valuestring), err);
+}
+
+/* The chat template beside tokenizer.json, looked for where Hugging Face
+ * keeps it: tokenizer_config.json, then chat_template.json (Llama 3.2
+ * Vision folders, newer transformers), then chat_template.jinja (plain
+ * text). None at all is fine: raw prompts need none. */
+static int read_chat_template(es_tokenizer *t, const char *path, es_error *err) {
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
+    char *file = malloc(dir_len + 32);
+    if (!file) return es_fail(err, "%s: out of memory", path);
+    memcpy(file, path, dir_len);
+    int rc = 0, found = 0;
+    static const char *const json_names[] = {"tokenizer_config.json", "chat_template.json"};
+    for (int i = 0; i < 2 && rc == 0 && !found; i++) {
+        strcpy(file + dir_len, json_names[i]);
+        cJSON *root;
+        rc = parse_json_file(file, CHAT_MAX_FILE, &root, err);
+        if (rc == 0 && root) rc = take_chat_member(t, file, root, &found, err);
+        cJSON_Delete(root);
+    }
+    strcpy(file + dir_len, "chat_template.jinja");
+    struct stat st;
+    char *text;
+    size_t size;
+    if (rc == 0 && !found && stat(file, &st) == 0 &&
+        (rc = tok_read_file(file, CHAT_MAX_FILE, &text, &size, err)) == 0) {
+        rc = tok_set_chat_template(t, text, size, err);
+        free(text);
+    }
+    free(file);
+    return rc;
+}
+
 es_tokenizer *es_tokenizer_from_json(const char *path, es_error *err) {
     char *buf;
     size_t size;
@@ -198,5 +280,9 @@ es_tokenizer *es_tokenizer_from_json(const char *path, es_error *err) {
     else t = build_from_json(path, root, err);
     cJSON_Delete(root);
     free(buf);
+    if (t && read_chat_template(t, path, err) != 0) {
+        es_tokenizer_free(t);
+        return NULL;
+    }
     return t;
 }

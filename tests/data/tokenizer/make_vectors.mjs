@@ -44,6 +44,33 @@ const common = [
   "A brief message congratulating the team on the launch:\n\n        Hi everyone,\n\n        I just ",
   "Translate English to French:\n\n        sea otter => loutre de mer\n        peppermint => menthe poivrée\n        plush girafe => girafe peluche\n        cheese =>",
 ];
+// More of what the Llama 3 split regex treats specially (added for the
+// Llama 3 acceptance tests): contractions in every case and position
+// (and the curly apostrophe, which the regex does not take), digit runs of
+// every length up to 10 (groups of at most three), digits beside letters,
+// signs and separators, non-ASCII digits, rarer whitespace (\v \f, runs of
+// tabs, spaces before and after newlines), and more scripts: Thai, Tamil,
+// Bengali, Georgian, Amharic, Armenian, Arabic and Hebrew with their
+// diacritics, Devanagari conjuncts and digits, traditional Chinese,
+// kana-kanji mixes, Hangul jamo, stacked combining marks, keycaps,
+// variation selectors, mathematical letters and CJK Extension B.
+const broad = [
+  "we'll I'd you'd HE'S SHE'LL I'M WE'VE it'D", "'s'll'd", " 's", "1990's x's", "don\u2019t it\u2019s",
+  "I'm'll", "'", "''", "a'b", "'tis", "O'Neill'll", "rock'n'roll's",
+  "1234567", "12345678", "123456789", "1234567890", " 123 4567 ", "-1234.5678", "+49 30 1234567",
+  "12.345,67", "abc12345def", "x1y22z333w4444", "1st 2nd 3rd 101th", "0x1F 0b1010 1e-10",
+  "\uFF11\uFF12\uFF13\uFF14", "\u0967\u0968\u0969\u096A", "\u0661\u0662\u0663\u0664", "\u00BD \u2153 \u2155",
+  "\t\t\t", " \t ", "a\n  ", "a \n b", "\r\r\n", "  \n\n  x", "\u000b\u000c x", "a\t\n\tb",
+  "x     \n     y", "\n\n\n\n\n\n\n\nend", "                ", "end.\n\n\n",
+  "\u0e2a\u0e27\u0e31\u0e2a\u0e14\u0e35\u0e04\u0e23\u0e31\u0e1a", "\u0bb5\u0ba3\u0b95\u0bcd\u0b95\u0bae\u0bcd",
+  "\u0986\u09ae\u09bf \u09ac\u09be\u0982\u09b2\u09be\u09df", "\u10d2\u10d0\u10db\u10d0\u10e0\u10ef\u10dd\u10d1\u10d0",
+  "\u1230\u120b\u121d", "\u0532\u0561\u0580\u0587", "\u0645\u064f\u062d\u064e\u0645\u0651\u064e\u062f",
+  "\u05e9\u05b8\u05c1\u05dc\u05d5\u05b9\u05dd", "\u0915\u094d\u0937\u0924\u094d\u0930\u093f\u092f",
+  "\u7e41\u9ad4\u4e2d\u6587", "\u300c\u3053\u3093\u306b\u3061\u306f\u300d\u7b2c3\u7ae0", "\u1100\u1161\u11a8",
+  "Z\u0324\u0308\u0345a\u0332l\u0300g\u030ao", "1\ufe0f\u20e3 #\ufe0f\u20e3", "\u2764\ufe0e \u2764\ufe0f",
+  "\ud835\udc00\ud835\udc01\ud835\udc02", "\ud840\udc00\ud840\udc01",
+  "mixed\u4e2d\u6587English\u0627\u0644\u0639\u0631\u0628\u064a\u0629123",
+];
 const specials = [
   "<|begin_of_text|>Hello", "<|eot_id|>", "Hi<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHey",
   "<|eot_id", "< |eot_id|>", "<|reserved_special_token_5|>x", "a<|end_of_text|>b<|eom_id|>",
@@ -88,7 +115,7 @@ const tt = new Tiktoken(ranks, specialIds, pat);
 
 let agree = 0, disagree = [];
 const l3 = ["# flags\tinput\tids (reference: @huggingface/tokenizers 0.2.0; see README.md)"];
-for (const s of common.concat(specials)) {
+for (const s of common.concat(broad, specials)) {
   const plain = hfPlain.encode(s, { add_special_tokens: false }).ids;
   const ttPlain = Array.from(tt.encode(s, [], []));
   if (JSON.stringify(plain) === JSON.stringify(ttPlain)) agree++; else disagree.push(s);
@@ -106,6 +133,6 @@ console.log(`llama3: ${l3.length - 1} vectors; tiktoken agrees on ${agree}, diff
 const spp = new SentencePieceProcessor();
 await spp.load(`${shared}/tokenizers/llama2/tokenizer.model`);
 const l2 = ["# flags\tinput\tids (reference: @sctg/sentencepiece-js 1.3.3; see README.md)"];
-for (const s of common) l2.push(`plain\t${esc(s)}\t${spp.encodeIds(s).join(" ")}`);
+for (const s of common.concat(broad)) l2.push(`plain\t${esc(s)}\t${spp.encodeIds(s).join(" ")}`);
 fs.writeFileSync(`${outDir}/llama2.tsv`, l2.join("\n") + "\n");
 console.log(`llama2: ${l2.length - 1} vectors`);
