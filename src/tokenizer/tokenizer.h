@@ -32,7 +32,8 @@ es_tokenizer *es_tokenizer_from_json(const char *path, es_error *err);
 es_tokenizer *es_tokenizer_synthetic(int n_vocab, es_error *err);
 
 /* Writes the tokenizer.ggml.* keys (model, pre, tokens, scores, token_type,
- * merges, bos/eos/unknown/padding ids, add_bos_token) so that
+ * merges, bos/eos/unknown/padding ids, add_bos_token) and
+ * tokenizer.chat_template (when the tokenizer has one), so that
  * es_tokenizer_from_gguf reads back the same tokenizer. */
 int es_tokenizer_write_gguf(const es_tokenizer *tok, gguf_writer *w, es_error *err);
 
