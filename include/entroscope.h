@@ -172,20 +172,31 @@ int32_t es_sampler_sample(es_sampler *s, const float *logits);
 
 /* ---------------------------------------------------------------- synth -- */
 
-/* Random-weight models of any shape, written as GGUF, so that tests and
- * benchmarks need no downloads. Deterministic for a given seed. */
+/* Random-weight models of any shape, written as GGUF or as a Hugging Face
+ * safetensors folder, so that tests and benchmarks need no downloads.
+ * Deterministic for a given seed, and the same weights in both formats. */
 typedef struct es_synth_params {
     int dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_dim;
     int vocab_size;      /* used when vocab_path is NULL (synthetic vocabulary) */
     int context_length;
     float rope_theta, rms_eps;
     int tied_output;     /* 1: no output.weight, the embedding is reused */
-    const char *type;    /* "f32", "f16", "bf16", "q8_0", "q4_0" */
+    const char *type;    /* "f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k",
+                            "q4_k_m" (llama.cpp's Q4_K_M mix); safetensors:
+                            f32, f16, bf16 */
     const char *vocab_path; /* GGUF or tokenizer.json whose vocabulary to copy */
     uint64_t seed;
+    const char *format;  /* "gguf" (NULL too) or "safetensors" (a folder) */
+    /* llama3 RoPE scaling (Llama 3.1/3.2); rope_factor 0: none */
+    float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int rope_original_context;
+    /* Llama 3.2 Vision (safetensors only): n_cross_layers cross-attention
+     * layers at these indices of the whole stack of n_layers + n_cross_layers */
+    int n_cross_layers;
+    int cross_layers[32];
 } es_synth_params;
 
-/* Fills p with a named shape ("tiny", "stories260k", "llama-3.2-1b", ...).
+/* Fills p with a named shape ("tiny", "stories260k", "llama3.2-1b", ...).
  * Returns -1 for an unknown name. */
 int es_synth_preset(const char *name, es_synth_params *p, es_error *err);
 int es_synth_write(const es_synth_params *p, const char *out_path, es_error *err);

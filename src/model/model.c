@@ -1,5 +1,6 @@
-/* The model object: es_model_load picks a loader by the file's first bytes
- * (the GGUF magic, else a llama2.c checkpoint), and every loader ends in the
+/* The model object: es_model_load picks a loader: a folder is a Hugging
+ * Face checkpoint (hf_model.c), a file is GGUF by its first bytes, else a
+ * llama2.c checkpoint; and every loader ends in the
  * same checks of the config and of each tensor's shape and type, so that a
  * bad file fails here, with one line naming the file and the tensor, and
  * never later inside the forward pass. Also: the in-memory constructor used
@@ -13,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
+#include "model/safetensors.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
@@ -132,6 +135,14 @@ int es_weights_check(const es_config *c, const es_weights *w, const char *file,
         CHECK_TENSOR(L->w_up, l, "ffn_up", c->dim, c->hidden_dim, 0);
         CHECK_TENSOR(L->w_down, l, "ffn_down", c->hidden_dim, c->dim, 0);
     }
+    if (w->rope_freqs.data) {
+        CHECK_TENSOR(w->rope_freqs, -1, "rope_freqs", c->head_dim / 2, 1, 1);
+        const float *f = w->rope_freqs.data;
+        for (int i = 0; i < c->head_dim / 2; i++)
+            if (!(f[i] > 0 && isfinite(f[i])))
+                return es_fail(err, "%s: rope_freqs.weight[%d] = %g is not a positive "
+                               "frequency divisor", file, i, f[i]);
+    }
 #undef CHECK_TENSOR
     return 0;
 }
@@ -188,8 +199,25 @@ fail:
     return NULL;
 }
 
+/* A folder: config.json, tokenizer.json and safetensors shards. */
+static es_model *load_folder(const char *dir, const char *tokenizer_path, es_error *err) {
+    es_model *m = model_alloc(dir, "safetensors");
+    if (!m) {
+        es_fail(err, "%s: out of memory", dir);
+        return NULL;
+    }
+    if (es_model_load_hf(m, dir, tokenizer_path, err) < 0 || check_vocab(m, err) < 0) {
+        es_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 es_model *es_model_load(const char *model_path, const char *tokenizer_path,
                         es_error *err) {
+    struct stat sb;
+    if (stat(model_path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return load_folder(model_path, tokenizer_path, err);
     uint8_t magic[4] = {0};
     FILE *fp = fopen(model_path, "rb");
     if (!fp) {
@@ -220,6 +248,8 @@ void es_model_free(es_model *m) {
     free(m->weights.layers);
     if (m->has_gguf) gguf_close(&m->gguf);
     if (m->map) munmap(m->map, m->map_size);
+    es_st_free(m->safetensors);
+    free(m->owned);
     free(m->path);
     free(m->name);
     free(m);
@@ -325,6 +355,10 @@ static int gguf_weights(es_model *m, es_error *err) {
                             err) < 0)
                 return -1;
     }
+    /* llama.cpp's converter stores llama3 RoPE scaling only as this tensor */
+    rc = gguf_tensor(f, "rope_freqs.weight", 1, &w->rope_freqs, err);
+    if (rc < 0) return -1;
+    if (rc == 1) memset(&w->rope_freqs, 0, sizeof w->rope_freqs);
     return es_weights_check(&m->config, w, m->path, err);
 }
 
@@ -420,6 +454,28 @@ static const char *human(char *buf, size_t size, double v, const char *unit) {
     return buf;
 }
 
+/* llama3 parameters from config.json, or the range of a GGUF's rope_freqs. */
+static void print_rope_scaling(const es_model *m, FILE *out) {
+    const es_rope_scaling *s = &m->config.rope_scaling;
+    const es_tensor *f = &m->weights.rope_freqs;
+    if (s->llama3) {
+        fprintf(out, "rope scaling    llama3: factor %g, low_freq_factor %g, high_freq_factor "
+                "%g, original context %d\n", s->factor, s->low_freq_factor,
+                s->high_freq_factor, s->original_context);
+    } else if (f->data) {
+        const float *v = f->data;
+        float lo = v[0], hi = v[0];
+        for (int64_t i = 1; i < f->ne[0]; i++) {
+            lo = v[i] < lo ? v[i] : lo;
+            hi = v[i] > hi ? v[i] : hi;
+        }
+        fprintf(out, "rope scaling    rope_freqs.weight: %lld frequency divisors, %g to %g\n",
+                (long long)f->ne[0], lo, hi);
+    } else {
+        fprintf(out, "rope scaling    none\n");
+    }
+}
+
 void es_model_print_info(const es_model *m, FILE *out) {
     es_model_info in;
     tensor_totals s;
@@ -437,7 +493,12 @@ void es_model_print_info(const es_model *m, FILE *out) {
     fprintf(out, "context         %d positions (trained)\n", in.context_length);
     fprintf(out, "rope theta      %g (%s pairs)\n", in.rope_theta,
             m->config.rope_layout == ES_ROPE_HALF ? "half-split" : "adjacent");
+    print_rope_scaling(m, out);
     fprintf(out, "rms eps         %g\n", in.rms_eps);
+    if (m->vision)
+        fprintf(out, "vision          Llama 3.2 Vision, text path only: %d self-attention "
+                "layers run, %d cross-attention layers skipped; image input is not "
+                "supported\n", in.n_layers, m->n_cross_layers);
     if (m->tokenizer)
         fprintf(out, "vocabulary      %s, %d tokens, BOS %d, EOS %d\n",
                 es_tokenizer_kind(m->tokenizer), es_tokenizer_vocab_size(m->tokenizer),

@@ -1,8 +1,10 @@
 /* The model: its hyperparameters, its weights (typed views into a memory-
  * mapped file, or into memory the caller owns), its tokenizer, and where it
- * came from. Three constructors fill the same struct:
+ * came from. Four constructors fill the same struct:
  *   - the GGUF loader (model.c), architecture "llama";
  *   - the llama2.c checkpoint loader (llama2c.c);
+ *   - the Hugging Face folder loader (hf_model.c): safetensors shards,
+ *     LlamaForCausalLM and the text path of MllamaForConditionalGeneration;
  *   - es_model_from_tensors, which wraps tensors already in memory (tests).
  * Each of them runs the same shape and type checks (es_model_check), so the
  * forward pass (src/transformer) can trust every tensor it is given.
@@ -85,7 +87,7 @@ struct es_model {
 
     /* where it came from, for es_model_get_info / es_model_print_info */
     char *path;             /* malloc'ed copy */
-    char format[16];        /* "GGUF v3", "GGUF v2", "llama2.c", "memory" */
+    char format[16];        /* "GGUF v3", "GGUF v2", "llama2.c", "safetensors", "memory" */
     char *name;             /* general.name, or "" (malloc'ed) */
 
     /* the memory the tensors point into (at most one of these is used) */
@@ -97,6 +99,10 @@ struct es_model {
                                    shards (model/safetensors.h) */
     float *owned;           /* memory owned by the model (rope_freqs computed
                                from config.json), or NULL */
+
+    /* Llama 3.2 Vision (MllamaForConditionalGeneration): the text path only */
+    int vision;             /* 1: a Vision checkpoint; images are not supported */
+    int n_cross_layers;     /* cross-attention layers skipped (text-only prompts) */
 };
 
 /* Wraps tensors the caller keeps alive for the model's life: the config and
@@ -130,5 +136,21 @@ int es_model_load_gguf(es_model *m, const char *path, const char *tokenizer_path
                        es_error *err);
 int es_model_load_llama2c(es_model *m, const char *path, const char *tokenizer_path,
                           es_error *err);
+/* A Hugging Face folder (config.json, tokenizer.json, model.safetensors or
+ * shards with model.safetensors.index.json): hf_model.c. tokenizer_path
+ * (may be NULL) replaces the folder's tokenizer.json. */
+int es_model_load_hf(es_model *m, const char *dir, const char *tokenizer_path,
+                     es_error *err);
+
+/* Llama 3.1's RoPE frequency factors (rope_scaling "llama3"), as stored in
+ * llama.cpp's rope_freqs.weight: frequency i (theta^(-2i/head_dim)) is
+ * divided by factors[i], i < head_dim/2. With wavelength w = 2 pi / freq and
+ * original context L: w < L/high_freq_factor keeps it (1), w > L/low_freq_factor
+ * divides it by factor, and in between 1 / ((1 - s)/factor + s) with
+ * s = (L/w - low_freq_factor) / (high_freq_factor - low_freq_factor). */
+void es_rope_llama3_factors(const es_rope_scaling *s, float rope_theta, int head_dim,
+                            float *factors);
+/* Checks the llama3 parameters (factor >= 1, 0 < low < high, context > 0). */
+int es_rope_scaling_check(const es_rope_scaling *s, const char *name, es_error *err);
 
 #endif
