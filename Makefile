@@ -16,7 +16,7 @@ OPT     ?= -O2
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
 CFLAGS  := -std=c11 $(OPT) -g $(WARN) -fopenmp -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
            -Iinclude -Isrc $(EXTRA_CFLAGS)
-LDLIBS  := -lpcre2-8 -lcjson -lm -fopenmp
+LDLIBS  := -lpcre2-8 -lcjson -lsqlite3 -lm -fopenmp
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDLIBS  += -fsanitize=address,undefined
@@ -83,7 +83,7 @@ demo: deps
 # FUZZ_TARGET=name runs one; seeds come from tests/fuzz/corpus (gguf) or
 # tests/fuzz/corpus_<name>, what libFuzzer learns goes to build-fuzz/corpus_<name>.
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS := gguf model llama2c tokenizer_json
+FUZZ_TARGETS := gguf model llama2c tokenizer_json safetensors
 FUZZ_TARGET  ?= $(FUZZ_TARGETS)
 FUZZ_RUN     := $(patsubst fuzz_%,%,$(FUZZ_TARGET))
 FUZZ_CFLAGS  := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \

@@ -26,17 +26,20 @@ typedef struct es_error {
 typedef struct es_model es_model;
 typedef struct es_tokenizer es_tokenizer;
 
-/* Loads a model: a GGUF file (architecture llama) or a llama2.c checkpoint
- * (.bin). tokenizer_path may be NULL for GGUF files (the vocabulary is inside);
- * a llama2.c checkpoint needs a llama2.c tokenizer.bin, a GGUF or a
- * tokenizer.json. Weights are memory-mapped, never copied. */
+/* Loads a model: a GGUF file (architecture llama), a Hugging Face folder
+ * (config.json of LlamaForCausalLM or MllamaForConditionalGeneration, its
+ * text path; safetensors, single or sharded; tokenizer.json) or a llama2.c
+ * checkpoint (.bin). tokenizer_path may be NULL for GGUF files and folders
+ * (the vocabulary is inside); a llama2.c checkpoint needs a llama2.c
+ * tokenizer.bin, a GGUF or a tokenizer.json. Weights are memory-mapped and
+ * used in place (only norm vectors are converted to F32). */
 es_model *es_model_load(const char *model_path, const char *tokenizer_path,
                         es_error *err);
 void es_model_free(es_model *model);
 
 typedef struct es_model_info {
     const char *path;
-    const char *format;       /* "GGUF v3", "GGUF v2" or "llama2.c" */
+    const char *format;       /* "GGUF v3", "GGUF v2", "safetensors" or "llama2.c" */
     const char *architecture; /* "llama" */
     const char *name;         /* general.name, or "" */
     int dim;                  /* embedding width */

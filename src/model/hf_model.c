@@ -462,15 +462,8 @@ static int load_tokenizer(es_model *m, const hf_config *h, const char *dir,
     int rc = 0;
     if (!path) rc = es_fail(err, "%s: out of memory", dir);
     else if (!tokenizer_path && access(path, F_OK) != 0)
-        rc = es_fail(err, "%s: no tokenizer.json (name one with -t)", dir);
+        rc = es_fail(err, "%s: no tokenizer.json (name one with -z)", dir);
     else if (!(m->tokenizer = es_tokenizer_load_for(path, m->config.vocab_size, err))) rc = -1;
-    else if (h->vision && es_tokenizer_vocab_size(m->tokenizer) > m->config.vocab_size)
-        /* Llama 3.2 Vision's tokenizer adds <|image|> after the 128,256 text
-         * tokens that the classifier covers */
-        rc = es_fail(err, "%s: the tokenizer has %d tokens (image tokens included) but the "
-                     "text model's classifier has %d; image input is not supported, give "
-                     "a text-only tokenizer.json with -t", dir,
-                     es_tokenizer_vocab_size(m->tokenizer), m->config.vocab_size);
     free(own);
     return rc;
 }

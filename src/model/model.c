@@ -148,12 +148,19 @@ int es_weights_check(const es_config *c, const es_weights *w, const char *file,
 }
 
 /* The tokenizer must cover exactly the embedding's rows. */
+/* The tokenizer must cover the model's vocabulary exactly, except that it
+ * may have special tokens beyond it that the model has no rows for (Llama
+ * 3.2 Vision's <|image|>, id 128,256): they never come out of the model,
+ * and es_context_eval refuses them as input. */
 static int check_vocab(const es_model *m, es_error *err) {
     if (!m->tokenizer) return 0;
-    int n = es_tokenizer_vocab_size(m->tokenizer);
-    if (n != m->config.vocab_size)
+    int n = es_tokenizer_vocab_size(m->tokenizer), vocab = m->config.vocab_size;
+    int extra_special = n > vocab;
+    for (int32_t id = vocab; id < n && extra_special; id++)
+        extra_special = es_tokenizer_is_special(m->tokenizer, id);
+    if (n != vocab && !extra_special)
         return es_fail(err, "%s: the tokenizer has %d tokens but the model's vocabulary "
-                       "has %d", m->path, n, m->config.vocab_size);
+                       "has %d", m->path, n, vocab);
     return 0;
 }
 

@@ -19,7 +19,6 @@
 #include "model/safetensors.h"
 #include "synth/synth.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/tokenizer_impl.h" /* TOK_LLAMA3_REGEX, the split the loader demands */
 #include "util/error.h"
 
 static char *join(const char *dir, const char *name) {

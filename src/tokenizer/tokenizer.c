@@ -398,6 +398,11 @@ const char *es_token_to_piece(const es_tokenizer *tok, int32_t prev, int32_t id,
 
 int es_tokenizer_vocab_size(const es_tokenizer *tok) { return tok ? tok->n_vocab : 0; }
 
+int es_tokenizer_is_special(const es_tokenizer *tok, int32_t id) {
+    if (id < 0 || id >= tok->n_vocab) return 0;
+    return tok->types[id] == TOKEN_CONTROL || tok->types[id] == TOKEN_USER_DEFINED;
+}
+
 int32_t es_tokenizer_bos(const es_tokenizer *tok) { return tok ? tok->bos : -1; }
 
 int es_tokenizer_eos(const es_tokenizer *tok) { return tok ? tok->eos : -1; }

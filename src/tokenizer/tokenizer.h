@@ -37,6 +37,14 @@ es_tokenizer *es_tokenizer_synthetic(int n_vocab, es_error *err);
  * es_tokenizer_from_gguf reads back the same tokenizer. */
 int es_tokenizer_write_gguf(const es_tokenizer *tok, gguf_writer *w, es_error *err);
 
+/* 1 if id is a control or user-defined token (<|eot_id|>, <|image|>, ...). */
+int es_tokenizer_is_special(const es_tokenizer *tok, int32_t id);
+
+/* The Llama 3 pre-tokenizer split regex (also in tokenizer.json files). */
+#define TOK_LLAMA3_REGEX                                                      \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}|" \
+    " ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
 /* The EOS id, or -1 if the vocabulary has none. es_tokenizer_is_eog in
  * entroscope.h knows the whole end-of-generation set (Llama 3: also <|eot_id|>). */
 int es_tokenizer_eos(const es_tokenizer *tok);

@@ -42,11 +42,6 @@ typedef enum tok_kind {
 #define TOK_MAX_VOCAB (1 << 24)
 #define TOK_MAX_EOG 8
 
-/* The Llama 3 pre-tokenizer split regex (also in tokenizer.json files). */
-#define TOK_LLAMA3_REGEX                                                      \
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}|" \
-    " ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-
 struct es_tokenizer {
     tok_kind kind;
     char *path;              /* source file, for messages */
