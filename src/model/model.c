@@ -512,6 +512,12 @@ void es_model_print_info(const es_model *m, FILE *out) {
                 (int)es_tokenizer_bos(m->tokenizer), es_tokenizer_eos(m->tokenizer));
     else
         fprintf(out, "vocabulary      (none), %d tokens\n", in.vocab_size);
+    if (m->tokenizer) {
+        const char *chat = es_chat_template_name(m->tokenizer);
+        fprintf(out, "chat template   %s\n",
+                chat ? chat : tok_chat_template(m->tokenizer) ? "present but not recognised (raw mode only)"
+                                                             : "none (raw mode only)");
+    }
     fprintf(out, "classifier      %s\n", in.tied_output ? "tied to token_embd" : "separate");
     fprintf(out, "parameters      %llu (%s)\n", (unsigned long long)in.n_params,
             human(a, sizeof a, (double)in.n_params, ""));

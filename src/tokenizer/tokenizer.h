@@ -37,6 +37,9 @@ es_tokenizer *es_tokenizer_synthetic(int n_vocab, es_error *err);
  * es_tokenizer_from_gguf reads back the same tokenizer. */
 int es_tokenizer_write_gguf(const es_tokenizer *tok, gguf_writer *w, es_error *err);
 
+/* The chat template text, or NULL if the file carries none. */
+const char *tok_chat_template(const es_tokenizer *t);
+
 /* 1 if id is a control or user-defined token (<|eot_id|>, <|image|>, ...). */
 int es_tokenizer_is_special(const es_tokenizer *tok, int32_t id);
 

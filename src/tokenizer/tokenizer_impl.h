@@ -152,8 +152,6 @@ int tok_read_file(const char *path, size_t max_size, char **buf, size_t *size,
 size_t utf8_char_len(const unsigned char *s, size_t n);
 
 /* ---- for src/chat/ */
-/* The chat template text, or NULL if the file carries none. */
-const char *tok_chat_template(const es_tokenizer *t);
 /* The id of the control (or user-defined) token spelled exactly name, or -1. */
 int32_t tok_find_special(const es_tokenizer *t, const char *name);
 
