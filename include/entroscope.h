@@ -288,6 +288,67 @@ int es_trace_has_item(es_trace *t, int64_t run_id, const char *key);
  * (and varentropies to bits^2). The file appears whole or not at all. */
 int es_trace_export(const char *db_path, const char *what, const char *format,
                     const char *out_path, int bits, es_error *err);
+/* es_trace_export restricted to one item (item_id > 0; 0: all items). */
+int es_trace_export_item(const char *db_path, const char *what, const char *format,
+                         const char *out_path, int bits, int64_t item_id, es_error *err);
+
+/* ---------------------------------------------------------------- bench -- */
+
+/* How fast a model runs on this machine: prefill and decode tokens/s (the
+ * median of repetitions, with min and max), decode at a long context, probes
+ * on and off side by side (their repetitions interleaved, so that machine
+ * noise hits both alike), and the memory bandwidth that bounds decode.
+ * Token ids are random (fixed seed). */
+enum { ES_BENCH_PREFILL, ES_BENCH_DECODE, ES_BENCH_DECODE_LONG, ES_BENCH_N_TESTS };
+enum { ES_BENCH_PROBES_OFF = 1, ES_BENCH_PROBES_ON = 2, ES_BENCH_PROBES_BOTH = 3 };
+enum { ES_BENCH_TEXT, ES_BENCH_MARKDOWN, ES_BENCH_JSON };
+
+typedef struct es_bench_params {
+    int n_threads;      /* 0: all cores */
+    int n_prompt;       /* prefill: tokens in one es_context_eval (0: skip) */
+    int n_gen;          /* decode: steps from an empty cache (0: skip) */
+    int n_ctx;          /* long decode: positions filled first (0: skip) */
+    int n_gen_long;     /* long decode: steps timed per repetition; repetition
+                           r runs at positions n_ctx + r * n_gen_long ... */
+    int probes;         /* ES_BENCH_PROBES_OFF, _ON or _BOTH */
+    int repetitions;    /* >= 1 */
+    size_t bandwidth_bytes; /* buffer streamed to measure bandwidth (0: skip) */
+    uint64_t seed;      /* of the random token ids */
+    void (*progress)(void *user, const char *step); /* may be NULL */
+    void *user;
+} es_bench_params;
+
+/* -t all cores, -p 128, -n 64, --ctx 1024 (16 steps), both, 5 repetitions, 512 MiB. */
+es_bench_params es_bench_default_params(void);
+
+typedef struct es_bench_stat {
+    int n;                   /* repetitions measured; 0: not run */
+    double median, min, max; /* tokens/s */
+} es_bench_stat;
+
+typedef struct es_bench_result {
+    es_bench_params params;   /* as run (n_threads resolved) */
+    char model[256];          /* the model file's name */
+    char weight_type[16];     /* type holding most weight bytes: "F16", "Q8_0" */
+    uint64_t weight_bytes;    /* all tensor data */
+    uint64_t bytes_per_token; /* weights one decode step reads: all but the
+                                 embedding table, of which one row (the whole
+                                 table when the classifier is tied to it) */
+    es_bench_stat speed[ES_BENCH_N_TESTS][2]; /* [test][0: probes off, 1: on] */
+    double bandwidth_1_gbs;   /* streaming read, 1 thread (0: not measured) */
+    double bandwidth_n_gbs;   /* streaming read, n_threads */
+    double decode_limit;      /* tokens/s: bandwidth_n_gbs / bytes_per_token */
+} es_bench_result;
+
+int es_bench_run(const es_model *model, const es_bench_params *params,
+                 es_bench_result *out, es_error *err);
+/* Writes the result as a table (ES_BENCH_TEXT), one Markdown table row with
+ * its header (ES_BENCH_MARKDOWN) or a JSON object (ES_BENCH_JSON). */
+void es_bench_report(const es_bench_result *r, int format, FILE *out);
+/* GB/s (1e9 bytes/s) of a streaming read of `bytes` (>= 1 MiB; make it much
+ * larger than the caches) by n_threads threads: the best of several passes.
+ * Returns -1 on bad arguments or when out of memory. */
+double es_memory_bandwidth(int n_threads, size_t bytes, es_error *err);
 
 /* Number of cores, the default thread count. */
 int es_default_threads(void);

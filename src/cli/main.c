@@ -15,6 +15,8 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"info", cmd_info, "describe a model file"},
     {"synth", cmd_synth, "write a random-weight model of a given shape"},
+    {"bench", cmd_bench, "measure prefill and decode speed, probes on and off"},
+    {"export", cmd_export, "write a trace database's tokens or heads as CSV or JSON lines"},
 };
 
 static void usage(FILE *out) {
