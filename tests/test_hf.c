@@ -344,6 +344,79 @@ static void test_vision(void) {
     }
 }
 
+/* The folder's tokenizer.json with one more added token, id vocab_size
+ * (as Llama 3.2 Vision's <|image|>), special or not, written to out. */
+static int tokenizer_plus_one(const char *dir, int vocab_size, int special, const char *out) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = fopen(in_dir(dir, "tokenizer.json"), "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    len = (size_t)ftell(f);
+    rewind(f);
+    text = malloc(len + 1);
+    if (fread(text, 1, len, f) != len) len = 0;
+    text[len] = 0;
+    fclose(f);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    cJSON *added = root ? cJSON_GetObjectItemCaseSensitive(root, "added_tokens") : NULL;
+    if (!added) {
+        cJSON_Delete(root);
+        return -1;
+    }
+    cJSON *tok = cJSON_CreateObject();
+    cJSON_AddNumberToObject(tok, "id", vocab_size);
+    cJSON_AddStringToObject(tok, "content", "<|image|>");
+    cJSON_AddBoolToObject(tok, "single_word", 0);
+    cJSON_AddBoolToObject(tok, "lstrip", 0);
+    cJSON_AddBoolToObject(tok, "rstrip", 0);
+    cJSON_AddBoolToObject(tok, "normalized", 0);
+    cJSON_AddBoolToObject(tok, "special", special);
+    cJSON_AddItemToArray(added, tok);
+    char *json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    f = fopen(out, "wb");
+    int rc = f && fputs(json, f) >= 0 ? 0 : -1;
+    if (f) fclose(f);
+    free(json);
+    return rc;
+}
+
+static void test_vision_tokenizer(void) {
+    es_synth_params p = small_shape("f32", 22);
+    p.n_cross_layers = 1;
+    p.cross_layers[0] = 1;
+    const char *vision = tmp("vision_tok");
+    if (synth(&p, vision)) return;
+    const char *special = tmp("tok_image_special.json"), *normal = tmp("tok_image_normal.json");
+    CHECK(tokenizer_plus_one(vision, p.vocab_size, 1, special) == 0);
+    CHECK(tokenizer_plus_one(vision, p.vocab_size, 0, normal) == 0);
+    es_error err;
+    /* a special token beyond the classifier (<|image|>) is allowed... */
+    es_model *m = es_model_load(vision, special, &err);
+    CHECKF(m != NULL, "%s", err.msg);
+    if (m) {
+        CHECK_INT(es_tokenizer_vocab_size(es_model_tokenizer(m)), p.vocab_size + 1);
+        es_context *ctx = es_context_new(m, &(es_context_params){.n_threads = 1}, &err);
+        int32_t ids[2] = {1, p.vocab_size}; /* ...but cannot be evaluated */
+        CHECK(es_context_eval(ctx, ids, 2, NULL, &err) < 0);
+        CHECKF(strstr(err.msg, "outside the vocabulary"), "%s", err.msg);
+        CHECK(es_context_eval(ctx, ids, 1, NULL, &err) == 0);
+        es_context_free(ctx);
+        es_model_free(m);
+    }
+    /* an added token that is not special is a user-defined one: also allowed */
+    m = es_model_load(vision, normal, &err);
+    CHECKF(m != NULL, "%s", err.msg);
+    es_model_free(m);
+    /* ordinary vocabulary the model has no rows for is a mismatch */
+    const char *llama3 = test_shared("tokenizers/llama3/tokenizer.json");
+    if (!llama3) return;
+    CHECK(es_model_load(vision, llama3, &err) == NULL);
+    CHECKF(strstr(err.msg, "tokens but the model's vocabulary"), "%s", err.msg);
+}
+
 /* ------------------------------------------------ (c) malformed input -- */
 
 /* A safetensors image: 8-byte length, the header text, then data_size
@@ -655,6 +728,8 @@ void suite_hf(void) {
     TEST("hf: the same with llama3 RoPE scaling (config.json vs rope_freqs.weight)")
         test_same_logits(1);
     TEST("hf: Vision text path equals its self-attention layers, bit for bit") test_vision();
+    TEST("hf: a Vision tokenizer's <|image|> beyond the classifier is allowed, not evaluated")
+        test_vision_tokenizer();
     TEST("hf: malformed safetensors files give one clear error") test_malformed_files();
     TEST("hf: malformed folders and configs give one clear error") test_malformed_folders();
     TEST("hf: sharded folders load; a bad index is an error") test_shards();
