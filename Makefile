@@ -3,7 +3,8 @@
 #   make check    install missing Debian packages, build, run the tests twice:
 #                 optimised, then under AddressSanitizer + UBSan
 #   make fuzz     fuzz every file parser with libFuzzer, FUZZ_SECONDS each (default
-#                 600); FUZZ_TARGET=name runs one (gguf, model, llama2c, tokenizer_json)
+#                 600); FUZZ_TARGET=name runs one (gguf, model, llama2c, tokenizer_json,
+#                 safetensors, csv, jsonl)
 #   make          just build (build/entroscope, build/run_tests)
 # BUILD=dir SAN=1 CC=clang select the build directory, sanitizers, compiler.
 
@@ -16,7 +17,7 @@ OPT     ?= -O2
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
 CFLAGS  := -std=c11 $(OPT) -g $(WARN) -fopenmp -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
            -Iinclude -Isrc $(EXTRA_CFLAGS)
-LDLIBS  := -lpcre2-8 -lcjson -lsqlite3 -lm -fopenmp
+LDLIBS  := -lpcre2-8 -lcjson -lsqlite3 -lutf8proc -lm -fopenmp
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDLIBS  += -fsanitize=address,undefined
@@ -83,7 +84,7 @@ demo: deps
 # FUZZ_TARGET=name runs one; seeds come from tests/fuzz/corpus (gguf) or
 # tests/fuzz/corpus_<name>, what libFuzzer learns goes to build-fuzz/corpus_<name>.
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS := gguf model llama2c tokenizer_json safetensors
+FUZZ_TARGETS := gguf model llama2c tokenizer_json safetensors csv jsonl
 FUZZ_TARGET  ?= $(FUZZ_TARGETS)
 FUZZ_RUN     := $(patsubst fuzz_%,%,$(FUZZ_TARGET))
 FUZZ_CFLAGS  := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -101,7 +102,7 @@ build-fuzz/fuzz_gguf: tests/fuzz/fuzz_gguf.c src/model/gguf.c src/util/error.c s
 	clang $(FUZZ_CFLAGS) $^ -o $@
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_OBJ)
-	clang $(FUZZ_CFLAGS) -fopenmp $< $(FUZZ_OBJ) -o $@ -lpcre2-8 -lcjson -lm
+	clang $(FUZZ_CFLAGS) -fopenmp $< $(FUZZ_OBJ) -o $@ -lpcre2-8 -lcjson -lsqlite3 -lutf8proc -lm
 
 fuzz: deps
 	@for t in $(FUZZ_RUN); do case " $(FUZZ_TARGETS) " in *" $$t "*) ;; \

@@ -92,6 +92,7 @@ static void remove_tree(const char *dir) {
 #pragma weak suite_probes
 #pragma weak suite_trace
 #pragma weak suite_bench
+#pragma weak suite_study
 
 typedef struct suite { const char *name; void (*run)(void); } suite;
 
@@ -102,6 +103,7 @@ static const suite suites[] = {
     {"hf", suite_hf},               {"chat", suite_chat},
     {"probes", suite_probes},       {"trace", suite_trace},
     {"bench", suite_bench},         {"cli", suite_cli},
+    {"study", suite_study},
 };
 
 int main(int argc, char **argv) {

@@ -53,5 +53,6 @@ void suite_chat(void);
 void suite_probes(void);
 void suite_trace(void);
 void suite_bench(void);
+void suite_study(void);
 
 #endif
