@@ -120,6 +120,12 @@ const float *es_context_logits(const es_context *ctx); /* vocab_size floats */
 int es_context_pos(const es_context *ctx);   /* tokens in the cache */
 int es_context_size(const es_context *ctx);  /* n_ctx */
 void es_context_reset(es_context *ctx);      /* empties the cache */
+/* Forgets every position from pos on (0 <= pos <= es_context_pos), keeping
+ * the cache of the positions before: a shared prompt prefix (system prompt,
+ * few-shot exemplars) is evaluated once and each item continues from it.
+ * The results are bit for bit those of evaluating the whole sequence. The
+ * logits are stale until the next es_context_eval. */
+int es_context_rewind(es_context *ctx, int pos, es_error *err);
 
 /* --------------------------------------------------------------- probes -- */
 

@@ -301,6 +301,18 @@ TEST("probes: cache slots beyond the context never change the values") {
         for (int k = 0; k < cfg.n_layers * cfg.n_heads; k++)
             CHECK(a.entropy[k] <= log(r + 1.0) + 1e-5 && a.entropy[k] >= 0);
     }
+    /* rewinding to a shared prefix gives what a fresh evaluation gives */
+    float fresh_logits[50];
+    memcpy(fresh_logits, es_context_logits(fresh), sizeof fresh_logits);
+    CHECK(es_context_rewind(used, 3, &err) == 0 && es_context_pos(used) == 3);
+    CHECK(es_context_probe_rows(used) == 0);
+    CHECK(es_context_eval(used, tokens + 3, N - 3, NULL, &err) == 0);
+    CHECK(memcmp(fresh_logits, es_context_logits(used), sizeof fresh_logits) == 0);
+    es_attn_probe a, b;
+    CHECK(es_context_probe(fresh, N - 1, &a) == 0 && es_context_probe(used, N - 4, &b) == 0);
+    CHECK(a.pos == b.pos && memcmp(a.entropy, b.entropy, (size_t)cfg.n_layers * cfg.n_heads * sizeof(float)) == 0);
+    CHECK(es_context_rewind(used, N + 1, &err) < 0 && strstr(err.msg, "cannot rewind"));
+    CHECK(es_context_rewind(used, -1, &err) < 0);
     es_context_free(fresh);
     es_context_free(used);
     es_model_free(m);

@@ -246,6 +246,14 @@ int es_context_size(const es_context *ctx) { return ctx->n_ctx; }
 int es_context_kv_capacity(const es_context *ctx) { return ctx->kv_capacity; }
 int es_context_threads(const es_context *ctx) { return ctx->n_threads; }
 
+int es_context_rewind(es_context *ctx, int pos, es_error *err) {
+    if (pos < 0 || pos > ctx->pos)
+        return es_fail(err, "context: cannot rewind to position %d (%d in use)", pos, ctx->pos);
+    ctx->pos = pos; /* the rows beyond are overwritten by what comes next */
+    ctx->pb.rows = 0;
+    return 0;
+}
+
 void es_context_reset(es_context *ctx) {
     ctx->pos = 0;
     ctx->pb.rows = 0;
