@@ -298,6 +298,34 @@ int es_trace_export(const char *db_path, const char *what, const char *format,
 int es_trace_export_item(const char *db_path, const char *what, const char *format,
                          const char *out_path, int bits, int64_t item_id, es_error *err);
 
+/* -------------------------------------------------------------- studies -- */
+
+/* The labels every study item carries (items.labels, a JSON object):
+ *   "study":   "factual-creative", "simpleqa" or "gsm8k"
+ *   "id":      the item's id in its dataset (also the item key)
+ *   factual-creative: "category" ("factual", "creative" or --category NAME)
+ *   simpleqa: "problem", "gold" (the answer), "topic", "answer_type"
+ *   gsm8k:    "problem", "gold" (the number after ####), "reference" (the
+ *             dataset's whole solution)
+ * Grading adds its verdicts beside them in the grades table (README). */
+
+typedef struct es_grade_params {
+    const char *judge_url;   /* OpenAI-compatible chat-completions endpoint, or
+                                NULL: the offline graders only */
+    const char *judge_model; /* the model name sent to the judge */
+    const char *api_key_env; /* environment variable holding the API key
+                                (NULL: OPENAI_API_KEY; unset: no key sent) */
+    int max_retries;         /* per request, with exponential back-off */
+    double timeout_s;        /* per request */
+    FILE *log;               /* progress and the summary, or NULL */
+} es_grade_params;
+
+es_grade_params es_grade_default_params(void);
+/* Grades every item of the trace at db_path that has no grade yet from the
+ * grader in question (so it resumes), writes the verdicts (and, for wrong
+ * GSM8K answers, the first-error token spans) and prints the metrics. */
+int es_grade(const char *db_path, const es_grade_params *p, es_error *err);
+
 /* ---------------------------------------------------------------- bench -- */
 
 /* How fast a model runs on this machine: prefill and decode tokens/s (the
