@@ -3,7 +3,10 @@
  * after checking the CPU. Same scheme as kernels_avx512.c with 8-lane
  * vectors: each 32-element chunk of a weight row is converted in registers
  * (F16 by vcvtph2ps, BF16 by a shift, Q8_0 / Q4_0 by widening and scaling,
- * all exact) and reused for every activation row of the batch block.
+ * all exact; K-quant codes by widening and one FMA, step * code - offset,
+ * with the super-block's (step, offset) pairs decoded once per block: see
+ * es_k_unpack_scales, the values are GGML's exactly) and reused for every
+ * activation row of the batch block.
  *
  * Summation order, per (row, b) pair: two 8-lane F32 accumulators, chunk
  * elements 0-7 and 16-23 to the first, 8-15 and 24-31 to the second, by
@@ -82,6 +85,60 @@ INLINE void load_chunk(es_dtype type, const uint8_t *w, int64_t k, __m256 v[4]) 
     }
 }
 
+/* 8 bytes at p, each widened to a 32-bit lane, shifted right and masked. */
+INLINE __m256i bytes_bits(const uint8_t *p, int shift, int mask) {
+    __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
+    return _mm256_and_si256(_mm256_srl_epi32(v, _mm_cvtsi32_si128(shift)), _mm256_set1_epi32(mask));
+}
+
+/* The codes of elements 32c + 8i .. + 7 of K-quant super-block blk
+ * (layouts in tensor.h). */
+INLINE __m256i k_codes(es_dtype type, const uint8_t *blk, int c, int i) {
+    int l = 8 * i;
+    if (type == ES_Q6_K) {
+        int h = c / 4, k = c % 4;
+        __m256i low = bytes_bits(blk + 64 * h + 32 * (k % 2) + l, 4 * (k / 2), 15);
+        __m256i high = bytes_bits(blk + 128 + 32 * h + l, 2 * k, 3);
+        return _mm256_or_si256(low, _mm256_slli_epi32(high, 4));
+    }
+    __m256i low = bytes_bits(blk + (type == ES_Q5_K ? 48 : 16) + 32 * (c / 2) + l, 4 * (c % 2), 15);
+    if (type == ES_Q4_K) return low;
+    return _mm256_or_si256(low, _mm256_slli_epi32(bytes_bits(blk + 16 + l, c, 1), 4)); /* fifth bit */
+}
+
+/* A K-quant block's sub-blocks as affine maps of their codes, element =
+ * step * code - offset: Q4_K/Q5_K step[j], offset[j] for sub-block j < 8
+ * (32 elements), Q6_K for j < 16 (16 elements). See es_k_unpack_scales. */
+INLINE void k_block_scales(es_dtype type, const uint8_t *blk, float step[16], float offset[16]) {
+    if (type == ES_Q6_K) {
+        __m256 d = _mm256_set1_ps(f16_scalar(blk + 208));
+        for (int i = 0; i < 2; i++) {
+            __m128i sc = _mm_loadl_epi64((const __m128i *)(const void *)(blk + 192 + 8 * i));
+            __m256 s = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)));
+            _mm256_storeu_ps(step + 8 * i, s);
+            _mm256_storeu_ps(offset + 8 * i, _mm256_mul_ps(_mm256_set1_ps(32.0f), s));
+        }
+        return;
+    }
+    uint64_t sc, m;
+    es_k_unpack_scales(blk + 4, &sc, &m);
+    __m256 sc_f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi64x(0, (long long)sc)));
+    __m256 m_f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi64x(0, (long long)m)));
+    _mm256_storeu_ps(step, _mm256_mul_ps(_mm256_set1_ps(f16_scalar(blk)), sc_f));
+    _mm256_storeu_ps(offset, _mm256_mul_ps(_mm256_set1_ps(f16_scalar(blk + 2)), m_f));
+}
+
+/* Chunk c (elements 32c .. 32c+31) of K-quant super-block blk as four F32
+ * vectors, given the block's k_block_scales. */
+INLINE void load_k_chunk(es_dtype type, const uint8_t *blk, int c, const float step[16],
+                         const float offset[16], __m256 v[4]) {
+    for (int i = 0; i < 4; i++) {
+        int g = type == ES_Q6_K ? 2 * c + i / 2 : c;
+        v[i] = _mm256_fmsub_ps(_mm256_set1_ps(step[g]), _mm256_cvtepi32_ps(k_codes(type, blk, c, i)),
+                               _mm256_set1_ps(offset[g]));
+    }
+}
+
 INLINE float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -108,25 +165,45 @@ TARGET static float tail_dot(es_dtype type, const uint8_t *w, const float *x, in
     return t;
 }
 
+/* The chunk's four weight vectors into the two accumulators of each
+ * activation row: elements 0-7 and 16-23 to acc0, 8-15 and 24-31 to acc1. */
+INLINE void fma_chunk(int nb, const __m256 wv[4], const float *xk, int64_t xs, __m256 *acc0, __m256 *acc1) {
+#pragma GCC unroll 4
+    for (int b = 0; b < nb; b++) {
+        const float *xb = xk + b * xs;
+        acc0[b] = _mm256_fmadd_ps(wv[0], _mm256_loadu_ps(xb), acc0[b]);
+        acc1[b] = _mm256_fmadd_ps(wv[1], _mm256_loadu_ps(xb + 8), acc1[b]);
+        acc0[b] = _mm256_fmadd_ps(wv[2], _mm256_loadu_ps(xb + 16), acc0[b]);
+        acc1[b] = _mm256_fmadd_ps(wv[3], _mm256_loadu_ps(xb + 24), acc1[b]);
+    }
+}
+
 /* The row dot for a constant nb (inlined with nb and type known, so the
- * accumulators live in registers). */
+ * accumulators live in registers). K-quant rows walk the same chunks in the
+ * same order, a super-block (8 chunks) at a time. */
 INLINE void rowdot_nb(es_dtype type, int nb, const uint8_t *w, const float *x,
                       int64_t xs, int64_t n, float *out, int64_t os) {
     __m256 acc0[ES_ROWDOT_MAX_NB], acc1[ES_ROWDOT_MAX_NB]; /* 8 + 4 weights + loads: 16 ymm */
     int64_t n_chunks = n / 32;
 #pragma GCC unroll 4
     for (int b = 0; b < nb; b++) acc0[b] = acc1[b] = _mm256_setzero_ps();
-    for (int64_t k = 0; k < n_chunks; k++) {
-        __m256 wv[4];
-        load_chunk(type, w, k, wv);
-        const float *xk = x + k * 32;
-#pragma GCC unroll 4
-        for (int b = 0; b < nb; b++) {
-            const float *xb = xk + b * xs;
-            acc0[b] = _mm256_fmadd_ps(wv[0], _mm256_loadu_ps(xb), acc0[b]);
-            acc1[b] = _mm256_fmadd_ps(wv[1], _mm256_loadu_ps(xb + 8), acc1[b]);
-            acc0[b] = _mm256_fmadd_ps(wv[2], _mm256_loadu_ps(xb + 16), acc0[b]);
-            acc1[b] = _mm256_fmadd_ps(wv[3], _mm256_loadu_ps(xb + 24), acc1[b]);
+    if (es_is_k_quant(type)) {
+        int64_t block_bytes = type == ES_Q4_K ? 144 : type == ES_Q5_K ? 176 : 210;
+        for (int64_t sb = 0; sb < n / ES_QK; sb++) {
+            const uint8_t *blk = w + sb * block_bytes;
+            float step[16], offset[16];
+            k_block_scales(type, blk, step, offset);
+            for (int c = 0; c < ES_QK / 32; c++) {
+                __m256 wv[4];
+                load_k_chunk(type, blk, c, step, offset, wv);
+                fma_chunk(nb, wv, x + sb * ES_QK + c * 32, xs, acc0, acc1);
+            }
+        }
+    } else {
+        for (int64_t k = 0; k < n_chunks; k++) {
+            __m256 wv[4];
+            load_chunk(type, w, k, wv);
+            fma_chunk(nb, wv, x + k * 32, xs, acc0, acc1);
         }
     }
     for (int b = 0; b < nb; b++) {

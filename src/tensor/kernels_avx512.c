@@ -3,7 +3,10 @@
  * driver calls them only after checking the CPU. Weights are converted in
  * registers, 32 at a time, straight from storage: F16 by vcvtph2ps, BF16 by
  * a 16-bit shift, Q8_0 / Q4_0 by widening the integers and multiplying by
- * the block's scale (exact: f16 scale x small integer fits in F32). The
+ * the block's scale (exact: f16 scale x small integer fits in F32). K-quant
+ * codes are widened the same way and mapped by FMA, step * code - offset,
+ * with the super-block's (step, offset) pairs decoded once per block
+ * (see es_k_unpack_scales: the values are GGML's exactly). The
  * converted chunk is reused for every activation row of the batch block.
  *
  * Summation order, per (row, b) pair: two 16-lane F32 accumulators (chunk
@@ -73,6 +76,79 @@ INLINE void load_chunk(es_dtype type, const uint8_t *w, int64_t k, __m512 *lo, _
     }
 }
 
+/* 16 bytes at p, each widened to a 32-bit lane. */
+INLINE __m512i widen16(const uint8_t *p) {
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+
+/* K-quant codes are unpacked a "span" of 4 chunks (128 elements) at a
+ * time, so each stored byte is widened once: span s of Q4_K/Q5_K is the
+ * low and high nibbles of qs[64s .. 64s+63] (chunks 4s .. 4s+3), of Q6_K
+ * ql[64s ..] and qh[32s ..]. codes[2i] and codes[2i+1]: elements 0-15 and
+ * 16-31 of the span's chunk i (layouts in tensor.h). */
+/* A Q6_K code: low 4 bits from `low` (already masked), top 2 from bits 4-5
+ * of `high` (qh shifted so that the chunk's 2 bits sit there). */
+INLINE __m512i q6_code(__m512i low, __m512i high) {
+    return _mm512_or_si512(low, _mm512_and_si512(high, _mm512_set1_epi32(0x30)));
+}
+
+INLINE void k_span_codes(es_dtype type, const uint8_t *blk, int s, __m512i codes[8]) {
+    __m512i low4 = _mm512_set1_epi32(15);
+    if (type == ES_Q6_K) { /* top 2 bits of chunk k: bits 2k, 2k+1 of qh */
+#pragma GCC unroll 2
+        for (int half = 0; half < 2; half++) {
+            __m512i a = widen16(blk + 64 * s + 16 * half), b = widen16(blk + 64 * s + 32 + 16 * half);
+            __m512i h = widen16(blk + 128 + 32 * s + 16 * half);
+            codes[0 + half] = q6_code(_mm512_and_si512(a, low4), _mm512_slli_epi32(h, 4));
+            codes[2 + half] = q6_code(_mm512_and_si512(b, low4), _mm512_slli_epi32(h, 2));
+            codes[4 + half] = q6_code(_mm512_srli_epi32(a, 4), h);
+            codes[6 + half] = q6_code(_mm512_srli_epi32(b, 4), _mm512_srli_epi32(h, 2));
+        }
+        return;
+    }
+    const uint8_t *qs = blk + (type == ES_Q5_K ? 48 : 16) + 64 * s;
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) { /* qs[64s + 16i ..]: chunks 2(i / 2) (low), 2(i / 2) + 1 (high) */
+        int half = i % 2, first = 4 * (i / 2) + half;
+        __m512i a = widen16(qs + 16 * i);
+        codes[first] = _mm512_and_si512(a, low4);
+        codes[first + 2] = _mm512_srli_epi32(a, 4);
+        if (type == ES_Q5_K) { /* fifth bit of chunk c: bit c of qh, moved to bit 4 */
+            int c = 4 * s + 2 * (i / 2);
+            __m512i h = _mm512_srl_epi32(widen16(blk + 16 + 16 * half), _mm_cvtsi32_si128(c));
+            __m512i bit4 = _mm512_set1_epi32(16);
+            codes[first] = _mm512_or_si512(codes[first], _mm512_and_si512(_mm512_slli_epi32(h, 4), bit4));
+            codes[first + 2] =
+                _mm512_or_si512(codes[first + 2], _mm512_and_si512(_mm512_slli_epi32(h, 3), bit4));
+        }
+    }
+}
+
+/* A K-quant block's sub-blocks as affine maps of their codes, element =
+ * step * code - offset: Q4_K/Q5_K step[j], offset[j] for sub-block j < 8
+ * (32 elements), Q6_K for j < 16 (16 elements). See es_k_unpack_scales. */
+INLINE void k_block_scales(es_dtype type, const uint8_t *blk, float step[16], float offset[16]) {
+    if (type == ES_Q6_K) {
+        __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(blk + 192)));
+        __m512 s = _mm512_mul_ps(_mm512_set1_ps(f16_scalar(blk + 208)), _mm512_cvtepi32_ps(sc));
+        _mm512_storeu_ps(step, s);
+        _mm512_storeu_ps(offset, _mm512_mul_ps(_mm512_set1_ps(32.0f), s));
+        return;
+    }
+    uint64_t sc, m;
+    es_k_unpack_scales(blk + 4, &sc, &m);
+    __m256 sc_f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi64x(0, (long long)sc)));
+    __m256 m_f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi64x(0, (long long)m)));
+    _mm256_storeu_ps(step, _mm256_mul_ps(_mm256_set1_ps(f16_scalar(blk)), sc_f));
+    _mm256_storeu_ps(offset, _mm256_mul_ps(_mm256_set1_ps(f16_scalar(blk + 2)), m_f));
+}
+
+/* 16 K-quant weights, step * code - offset (one rounding: see
+ * es_k_unpack_scales). */
+INLINE __m512 k_weights(float step, float offset, __m512i codes) {
+    return _mm512_fmsub_ps(_mm512_set1_ps(step), _mm512_cvtepi32_ps(codes), _mm512_set1_ps(offset));
+}
+
 /* sum_{from <= c < n} w[c] * x[c] for a F32 / F16 / BF16 row, in order. */
 TARGET static float tail_dot(es_dtype type, const uint8_t *w, const float *x, int64_t from, int64_t n) {
     float t = 0.0f;
@@ -92,23 +168,53 @@ TARGET static float tail_dot(es_dtype type, const uint8_t *w, const float *x, in
     return t;
 }
 
+/* acc_lo[b] += wl * x[b][0..16), acc_hi[b] += wh * x[b][16..32) for the
+ * chunk whose activations start at xk. */
+INLINE void fma_chunk(int nb, __m512 wl, __m512 wh, const float *xk, int64_t xs, __m512 *acc_lo,
+                      __m512 *acc_hi) {
+#pragma GCC unroll 4
+    for (int b = 0; b < nb; b++) {
+        acc_lo[b] = _mm512_fmadd_ps(wl, _mm512_loadu_ps(xk + b * xs), acc_lo[b]);
+        acc_hi[b] = _mm512_fmadd_ps(wh, _mm512_loadu_ps(xk + b * xs + 16), acc_hi[b]);
+    }
+}
+
 /* The row dot for a constant nb (inlined with nb and type known, so the
  * accumulators live in registers). Two chains per (row, b) are enough:
- * measured, four gave nothing, the loads being the limit, not FMA latency. */
+ * measured, four gave nothing, the loads being the limit, not FMA latency.
+ * K-quant rows walk the same chunks in the same order, a super-block (8
+ * chunks) at a time. */
 INLINE void rowdot_nb(es_dtype type, int nb, const uint8_t *w, const float *x,
                       int64_t xs, int64_t n, float *out, int64_t os) {
     __m512 acc_lo[ES_ROWDOT_MAX_NB], acc_hi[ES_ROWDOT_MAX_NB];
     int64_t n_chunks = n / 32;
 #pragma GCC unroll 4
     for (int b = 0; b < nb; b++) acc_lo[b] = acc_hi[b] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < n_chunks; k++) {
-        __m512 wl, wh;
-        load_chunk(type, w, k, &wl, &wh);
-        const float *xk = x + k * 32;
+    if (es_is_k_quant(type)) {
+        int64_t block_bytes = type == ES_Q4_K ? 144 : type == ES_Q5_K ? 176 : 210;
+        for (int64_t sb = 0; sb < n / ES_QK; sb++) {
+            const uint8_t *blk = w + sb * block_bytes;
+            float step[16], offset[16];
+            k_block_scales(type, blk, step, offset);
+#pragma GCC unroll 2
+            for (int s = 0; s < 2; s++) {
+                __m512i codes[8];
+                k_span_codes(type, blk, s, codes);
 #pragma GCC unroll 4
-        for (int b = 0; b < nb; b++) {
-            acc_lo[b] = _mm512_fmadd_ps(wl, _mm512_loadu_ps(xk + b * xs), acc_lo[b]);
-            acc_hi[b] = _mm512_fmadd_ps(wh, _mm512_loadu_ps(xk + b * xs + 16), acc_hi[b]);
+                for (int i = 0; i < 4; i++) {
+                    int c = 4 * s + i; /* chunk: sub-block c (Q6_K: 2c, 2c+1) */
+                    int g_lo = type == ES_Q6_K ? 2 * c : c, g_hi = type == ES_Q6_K ? 2 * c + 1 : c;
+                    __m512 wl = k_weights(step[g_lo], offset[g_lo], codes[2 * i]);
+                    __m512 wh = k_weights(step[g_hi], offset[g_hi], codes[2 * i + 1]);
+                    fma_chunk(nb, wl, wh, x + sb * ES_QK + c * 32, xs, acc_lo, acc_hi);
+                }
+            }
+        }
+    } else {
+        for (int64_t k = 0; k < n_chunks; k++) {
+            __m512 wl, wh;
+            load_chunk(type, w, k, &wl, &wh);
+            fma_chunk(nb, wl, wh, x + k * 32, xs, acc_lo, acc_hi);
         }
     }
     for (int b = 0; b < nb; b++) {

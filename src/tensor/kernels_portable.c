@@ -2,7 +2,9 @@
  * tests force to check it stays right). Each 32-element chunk of a weight
  * row is expanded to F32 once (exactly: every storage type converts to F32
  * without rounding), then dotted with every activation row of the batch
- * block, so a batch pays the conversion once per chunk.
+ * block, so a batch pays the conversion once per chunk. K-quant rows are
+ * expanded a 256-element super-block at a time (by es_dequantize_row, so
+ * to GGML's values exactly) and then walked in the same 32-element chunks.
  *
  * Summation order, per (row, b) pair: 8 running F32 partial sums, element
  * c going to sum c % 8; at the end ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7)),
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "tensor/kernels_internal.h"
+#include "tensor/quant.h"
 
 #define CHUNK 32 /* elements per step: one Q8_0 / Q4_0 block */
 #define LANES 8  /* independent partial sums per (row, b) pair */
@@ -69,18 +72,34 @@ static void expand_chunk(es_dtype type, const uint8_t *w, int64_t k, float out[C
     }
 }
 
+/* acc[b][l] += wc[j + l] * x[b][32k + j + l] for one chunk k of the row. */
+static void accumulate_chunk(const float wc[CHUNK], const float *x, int64_t x_stride, int nb, int64_t k,
+                             float acc[ES_ROWDOT_MAX_NB][LANES]) {
+    for (int b = 0; b < nb; b++) {
+        const float *xc = x + b * x_stride + k * CHUNK;
+        for (int j = 0; j < CHUNK; j += LANES)
+            for (int l = 0; l < LANES; l++) acc[b][l] += wc[j + l] * xc[j + l];
+    }
+}
+
 static void rowdot(es_dtype type, const void *w, const float *x, int64_t x_stride,
                    int nb, int64_t n, float *out, int64_t out_stride) {
     float acc[ES_ROWDOT_MAX_NB][LANES];
-    float wc[CHUNK];
     int64_t n_chunks = n / CHUNK;
     memset(acc, 0, sizeof acc);
-    for (int64_t k = 0; k < n_chunks; k++) {
-        expand_chunk(type, w, k, wc);
-        for (int b = 0; b < nb; b++) {
-            const float *xc = x + b * x_stride + k * CHUNK;
-            for (int j = 0; j < CHUNK; j += LANES)
-                for (int l = 0; l < LANES; l++) acc[b][l] += wc[j + l] * xc[j + l];
+    if (es_is_k_quant(type)) {
+        float wk[ES_QK];
+        int64_t block_bytes = es_dtype_block_bytes(type);
+        for (int64_t sb = 0; sb < n / ES_QK; sb++) {
+            es_dequantize_row(type, (const uint8_t *)w + sb * block_bytes, wk, ES_QK);
+            for (int c = 0; c < ES_QK / CHUNK; c++)
+                accumulate_chunk(wk + c * CHUNK, x, x_stride, nb, sb * (ES_QK / CHUNK) + c, acc);
+        }
+    } else {
+        float wc[CHUNK];
+        for (int64_t k = 0; k < n_chunks; k++) {
+            expand_chunk(type, w, k, wc);
+            accumulate_chunk(wc, x, x_stride, nb, k, acc);
         }
     }
     for (int b = 0; b < nb; b++) {
