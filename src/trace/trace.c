@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trace/trace_grade.h"
 #include "util/error.h"
 
 #define BUSY_TIMEOUT_MS 30000
@@ -91,6 +92,38 @@ static const char *const SCHEMA_SQL =
     "  PRIMARY KEY (item_id, row)\n"
     ");\n"
     "CREATE INDEX items_run ON items(run_id, idx);\n";
+
+/* The grading tables (trace_grade.c writes them). Added to version 1 without
+ * changing user_version: they are created when absent on every open, so a
+ * trace written before they existed simply gains them, and readers that do
+ * not know them never see a difference in the other tables. */
+static const char *const GRADE_SCHEMA_SQL =
+    "CREATE TABLE IF NOT EXISTS grades (\n"
+    "  item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,\n"
+    "  grader TEXT NOT NULL,       -- offline, arith, judge:MODEL\n"
+    "  verdict TEXT NOT NULL,      -- CORRECT INCORRECT NOT_ATTEMPTED; FOUND UNLOCATED NONE; ERROR\n"
+    "  extracted TEXT,             -- the answer the grader read (a GSM8K number), or NULL\n"
+    "  detail TEXT,                -- JSON object: what else the grader found\n"
+    "  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n"
+    "  PRIMARY KEY (item_id, grader)\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS spans (\n"
+    "  item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,\n"
+    "  kind TEXT NOT NULL,         -- first_error\n"
+    "  source TEXT NOT NULL,       -- arith or judge\n"
+    "  grader TEXT NOT NULL,       -- the grades.grader that wrote it\n"
+    "  first_row INTEGER, last_row INTEGER, -- tokens.row range; NULL: not located\n"
+    "  byte_start INTEGER, byte_end INTEGER, -- in the generated rows' text; NULL: not located\n"
+    "  text TEXT,                  -- the span's text (a judge's quote as given)\n"
+    "  note TEXT\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS spans_item ON spans(item_id, grader);\n"
+    "CREATE TABLE IF NOT EXISTS judge_cache (\n"
+    "  request_hash TEXT PRIMARY KEY, -- of the request body (the body is compared too)\n"
+    "  request TEXT NOT NULL,      -- JSON body sent\n"
+    "  response TEXT NOT NULL,     -- the reply's message content\n"
+    "  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))\n"
+    ");\n";
 
 /* ------------------------------------------------------------ helpers -- */
 
@@ -185,6 +218,17 @@ int es_trace_check_schema(sqlite3 *db, const char *path, es_error *err) {
     return es_fail(err, "%s: not an entroscope trace (a SQLite database of something else)", path);
 }
 
+int es_trace_add_grade_tables(sqlite3 *db, const char *path, es_error *err) {
+    /* Looked up first so that opening a graded trace writes nothing. */
+    int rc;
+    int64_t present = query_int(db, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                                    " ('grades', 'spans', 'spans_item', 'judge_cache')", &rc);
+    if (rc == SQLITE_OK && present == 4) return 0;
+    if (sqlite3_exec(db, GRADE_SCHEMA_SQL, NULL, NULL, NULL) != SQLITE_OK)
+        return es_fail(err, "%s: cannot create the grading tables: %s", path, sqlite3_errmsg(db));
+    return 0;
+}
+
 /* Creates the tables of a new file. Inside BEGIN IMMEDIATE the check is
  * repeated: another process may have created them since we looked. */
 static int create_schema(es_trace *t, es_error *err) {
@@ -258,6 +302,7 @@ es_trace *es_trace_open(const char *path, es_error *err) {
                                    " PRAGMA foreign_keys = ON;", NULL, NULL, NULL) != SQLITE_OK))
         ok = fail_db(t, err, "cannot switch to WAL mode") == 0;
     if (ok && state == 0) ok = create_schema(t, err) == 0;
+    if (ok) ok = es_trace_add_grade_tables(t->db, path, err) == 0;
     if (ok) ok = prepare_statements(t, err) == 0;
     if (!ok) {
         es_trace_close(t);
