@@ -207,6 +207,42 @@ static void killed_generation(const char *model) {
     cJSON_Delete(rows);
 }
 
+/* The --stats table: a header, then one line per generated token; --bits
+ * divides the entropies by ln 2 and the varentropies by (ln 2)^2. */
+static void stats_table(const char *model) {
+    run_result nats, bits;
+    const char *a[] = {"generate", "-m", model, "-p", "Once upon a time", "--temp", "0", "-n", "6",
+                       "--stats", "-q", NULL};
+    const char *b[] = {"generate", "-m", model, "-p", "Once upon a time", "--temp", "0", "-n", "6",
+                       "--stats", "--bits", "-q", NULL};
+    cli_run(&nats, a);
+    cli_run(&bits, b);
+    CHECK_INT(nats.status, 0);
+    CHECK_INT(bits.status, 0);
+    CHECK(strstr(nats.err, "logit_H") && strstr(nats.err, "(nats, nats^2)"));
+    CHECK(strstr(bits.err, "(bits, bits^2)") != NULL);
+    int lines = 0;
+    for (const char *p = nats.err; *p; p++) lines += *p == '\n';
+    CHECK_INT(lines, 1 + 6);
+    /* step 0's values: step, id, token, logit_H, logit_V, attn_H, attn_V */
+    const char *ln = strchr(nats.err, '\n'), *lb = strchr(bits.err, '\n');
+    double hn, vn, an, wn, hb, vb, ab, wb;
+    int step, id;
+    char tok[64];
+    CHECK(ln && sscanf(ln + 1, "%d %d %63s %lf %lf %lf %lf", &step, &id, tok, &hn, &vn, &an, &wn) == 7);
+    CHECK(lb && sscanf(lb + 1, "%d %d %63s %lf %lf %lf %lf", &step, &id, tok, &hb, &vb, &ab, &wb) == 7);
+    CHECK_NEAR(hb, hn / log(2.0), 2e-4);
+    CHECK_NEAR(vb, vn / (log(2.0) * log(2.0)), 2e-4);
+    CHECK_NEAR(ab, an / log(2.0), 2e-4);
+    CHECK_NEAR(wb, wn / (log(2.0) * log(2.0)), 2e-4);
+    /* --no-probes keeps the logit columns and leaves the attention ones out */
+    const char *c[] = {"generate", "-m", model, "-p", "Once", "--temp", "0", "-n", "2", "--stats",
+                       "--no-probes", "-q", NULL};
+    cli_run(&nats, c);
+    CHECK_INT(nats.status, 0);
+    CHECK(strstr(nats.err, "        -         -") != NULL);
+}
+
 void cli_trace_tests(void) {
     const char *model = test_shared("models/stories260K/stories260K.gguf");
     if (!model) return;
@@ -214,4 +250,5 @@ void cli_trace_tests(void) {
         trace_and_export(model);
     TEST("cli: a generation killed mid-way leaves only complete items")
         killed_generation(model);
+    TEST("cli: generate --stats prints a row per token, --bits converts") stats_table(model);
 }
