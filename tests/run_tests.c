@@ -93,6 +93,8 @@ static void remove_tree(const char *dir) {
 #pragma weak suite_trace
 #pragma weak suite_bench
 #pragma weak suite_study
+#pragma weak suite_run
+#pragma weak suite_grade
 
 typedef struct suite { const char *name; void (*run)(void); } suite;
 
@@ -103,7 +105,8 @@ static const suite suites[] = {
     {"hf", suite_hf},               {"chat", suite_chat},
     {"probes", suite_probes},       {"trace", suite_trace},
     {"bench", suite_bench},         {"cli", suite_cli},
-    {"study", suite_study},
+    {"study", suite_study},         {"grade", suite_grade},
+    {"run", suite_run},
 };
 
 int main(int argc, char **argv) {

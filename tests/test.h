@@ -54,5 +54,7 @@ void suite_probes(void);
 void suite_trace(void);
 void suite_bench(void);
 void suite_study(void);
+void suite_run(void);
+void suite_grade(void);
 
 #endif

@@ -17,6 +17,9 @@ static const command commands[] = {
     {"synth", cmd_synth, "write a random-weight model of a given shape"},
     {"bench", cmd_bench, "measure prefill and decode speed, probes on and off"},
     {"export", cmd_export, "write a trace database's tokens or heads as CSV or JSON lines"},
+    {"run", cmd_run, "run a study (factual-creative, simpleqa, gsm8k) into a trace database"},
+    {"merge", cmd_merge, "combine the shards of a study run into one trace database"},
+    {"grade", cmd_grade, "grade a study trace (SimpleQA, GSM8K) and locate first errors"},
 };
 
 static void usage(FILE *out) {
