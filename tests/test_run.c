@@ -15,6 +15,7 @@
 
 #include "cli_run.h"
 #include "entroscope.h"
+#include "mock_http.h"
 #include "test.h"
 
 /* ------------------------------------------------------------ helpers -- */
@@ -453,6 +454,33 @@ static void test_interrupt(const fixture *fx) {
     }
 }
 
+static char *judge_says_correct(void *user, int index, const char *body, int *status, int *delay_ms) {
+    *status = 200;
+    *delay_ms = 0;
+    return mock_completion("CORRECT");
+}
+
+static void test_graded_at_end(const fixture *fx) {
+    TEST("run: grades at the end, with the judge when --judge is given") {
+        char db[512];
+        remove_db(tmp_path(db, "graded.db"));
+        mock_http *server = mock_http_start(judge_says_correct, NULL);
+        CHECK(server != NULL);
+        if (!server) return;
+        const char *args[] = {"run", "simpleqa", "-m", fx->model, "-o", db, "-t", "1", "-n", "8",
+                              "--data", fx->simpleqa, "--limit", "3", "--judge", mock_http_url(server),
+                              "--judge-model", "mock", NULL};
+        run_result r;
+        cli_run(&r, args);
+        CHECKF(r.status == 0, "status %d: %s", r.status, r.err);
+        CHECK_INT(count_rows(db, "SELECT count(*) FROM grades WHERE grader = 'offline'"), 3);
+        CHECK_INT(count_rows(db, "SELECT count(*) FROM grades WHERE grader = 'judge:mock'"
+                                 " AND verdict = 'CORRECT'"), 3);
+        CHECK_INT(mock_http_requests(server), 3);
+        mock_http_stop(server);
+    }
+}
+
 void suite_run(void) {
     fixture fx = {0};
     if (!setup(&fx)) return; /* no stories260K: skipped (test_shared says so) */
@@ -465,4 +493,5 @@ void suite_run(void) {
     test_chat(&fx);
     test_malformed(&fx);
     test_interrupt(&fx);
+    test_graded_at_end(&fx);
 }

@@ -14,6 +14,7 @@
 typedef struct run_opts {
     es_study_params p;
     const char *model, *tokenizer;
+    const char *judge_url, *judge_model; /* passed to the grading at the end */
     int quiet, no_grade, n_categories;
     int shots_given;
     char names[8][128];   /* categories taken from file names */
@@ -72,6 +73,7 @@ static void help(FILE *out) {
         "                          the shards with entroscope merge\n"
         "      --resume            continue the run of these settings in DB, skipping finished items\n"
         "      --no-grade          do not grade at the end\n"
+        "      --judge URL --judge-model NAME  grade with an LLM judge too (see entroscope grade)\n"
         "  -q, --quiet             no progress and no summary\n"
         "  -h, --help              this text\n");
 }
@@ -149,6 +151,8 @@ static int parse_option(run_opts *o, int opt, char **argv) {
     case 'H': return parse_shard(optarg, &p->shard_index, &p->shard_count);
     case 'U': p->resume = 1; return 0;
     case 'g': o->no_grade = 1; return 0;
+    case 'J': o->judge_url = optarg; return 0;
+    case 'j': o->judge_model = optarg; return 0;
     case 'x': p->prefix_cache = 0; return 0;
     case 'X': { int v; if (cli_parse_int("--kill-after-tokens", optarg, 1, INT_MAX, &v)) return -1;
                 p->kill_after_tokens = v; return 0; }
@@ -175,6 +179,7 @@ static int parse(int argc, char **argv, run_opts *o) {
         {"skip-bad", no_argument, 0, 'B'},        {"shard", required_argument, 0, 'H'},
         {"resume", no_argument, 0, 'U'},          {"no-grade", no_argument, 0, 'g'},
         {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
+        {"judge", required_argument, 0, 'J'},     {"judge-model", required_argument, 0, 'j'},
         /* not in --help: for the tests */
         {"no-prefix-cache", no_argument, 0, 'x'}, {"kill-after-tokens", required_argument, 0, 'X'},
         {0, 0, 0, 0},
@@ -188,6 +193,10 @@ static int parse(int argc, char **argv, run_opts *o) {
     }
     if (optind < argc) {
         cli_error("run: unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    if ((o->judge_url != NULL) != (o->judge_model != NULL)) {
+        cli_error("run: --judge and --judge-model go together");
         return -1;
     }
     return 0;
@@ -303,6 +312,8 @@ static int run_study(run_opts *o, const es_model *model) {
     if (o->no_grade) return CLI_OK;
     es_grade_params gp = es_grade_default_params();
     gp.log = o->quiet ? NULL : stderr;
+    gp.judge_url = o->judge_url;
+    gp.judge_model = o->judge_model;
     if (es_grade(o->p.out_path, &gp, &err) < 0) {
         cli_error("%s", err.msg);
         return CLI_FAILURE;
