@@ -649,8 +649,12 @@ enum { KILL_L = 4, KILL_H = 8 };
  * writes a byte to ready_fd (if >= 0) after its first commit. run_id 0:
  * adds a run of its own. */
 static void committer(const char *db, int64_t run_id, int n_items, int ready_fd) {
-    es_trace *t = es_trace_open(db, NULL);
-    if (!t) _exit(3);
+    es_error e;
+    es_trace *t = es_trace_open(db, &e);
+    if (!t) {
+        fprintf(stderr, "committer: %s\n", e.msg);
+        _exit(3);
+    }
     es_trace_run run = {"writer", "m", "", KILL_L, KILL_H, NULL};
     if (run_id == 0 && (run_id = es_trace_add_run(t, &run, NULL)) < 0) _exit(7);
     float v[KILL_L * KILL_H];

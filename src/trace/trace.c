@@ -201,14 +201,22 @@ static int64_t query_int(sqlite3 *db, const char *sql, int *rc) {
 /* ------------------------------------------------------------- schema -- */
 
 int es_trace_check_schema(sqlite3 *db, const char *path, es_error *err) {
+    /* The three reads form one snapshot: another process may be creating
+     * the schema meanwhile, and mixing a read from before its commit with
+     * one from after would make a new trace look like someone else's file. */
+    int own_txn = sqlite3_get_autocommit(db) && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
     int rc;
     int64_t app = query_int(db, "PRAGMA application_id", &rc);
-    if (rc != SQLITE_OK)
-        return es_fail(err, "%s: not an entroscope trace (%s)", path, sqlite3_errmsg(db));
+    if (rc != SQLITE_OK) {
+        es_fail(err, "%s: not an entroscope trace (%s)", path, sqlite3_errmsg(db));
+        if (own_txn) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
     int64_t version = query_int(db, "PRAGMA user_version", &rc);
     int64_t objects = rc == SQLITE_OK ? query_int(db, "SELECT count(*) FROM sqlite_master", &rc) : 0;
-    if (rc != SQLITE_OK)
-        return es_fail(err, "%s: cannot read the schema: %s", path, sqlite3_errmsg(db));
+    if (rc != SQLITE_OK) es_fail(err, "%s: cannot read the schema: %s", path, sqlite3_errmsg(db));
+    if (own_txn) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) return -1;
     if (app == ES_TRACE_APP_ID) {
         if (version == ES_TRACE_SCHEMA_VERSION) return 1;
         return es_fail(err, "%s: trace schema version %lld, this entroscope (%s) reads version %d",
