@@ -7,11 +7,10 @@
 #include "test.h"
 
 #include <cjson/cJSON.h>
-#include <fcntl.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_run.h"
 #include "entroscope.h"
 
 /* A tiny random model in the run's temporary directory (tied or not). */
@@ -217,48 +216,26 @@ static void suite_bench_reports(void) {
 
 /* ---------------------------------------------------------------- CLI -- */
 
-static const char *binary(void) {
-    const char *b = getenv("ENTROSCOPE_BIN");
-    return b && b[0] ? b : "build/entroscope";
-}
-
 /* Runs `entroscope bench ARGS...`; returns its exit status and the number
  * of lines it wrote to stderr (*stdout_bytes: bytes on stdout). */
 static int run_bench(const char *const *args, int *stderr_lines, long *stdout_bytes) {
-    char out_path[512], err_path[512];
-    snprintf(out_path, sizeof out_path, "%s/bench.out", test_tmpdir());
-    snprintf(err_path, sizeof err_path, "%s/bench.err", test_tmpdir());
-    const char *argv[32] = {binary(), "bench"};
-    int n = 2;
+    const char *argv[32] = {"bench"};
+    int n = 1;
     for (int i = 0; args[i] && n < 31; i++) argv[n++] = args[i];
     argv[n] = NULL;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (o < 0 || e < 0) _exit(127);
-        dup2(o, 1);
-        dup2(e, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
+    run_result *r = malloc(sizeof *r);
+    cli_run(r, argv);
     *stderr_lines = 0;
-    *stdout_bytes = 0;
-    FILE *f = fopen(err_path, "rb");
-    for (int c; f && (c = fgetc(f)) != EOF;) *stderr_lines += c == '\n';
-    if (f) fclose(f);
-    f = fopen(out_path, "rb");
-    if (f && fseek(f, 0, SEEK_END) == 0) *stdout_bytes = ftell(f);
-    if (f) fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    for (const char *c = r->err; *c; c++) *stderr_lines += *c == '\n';
+    *stdout_bytes = (long)strlen(r->out);
+    int status = r->status;
+    free(r);
+    return status;
 }
 
 static void suite_bench_cli(void) {
     TEST("bench CLI: bad arguments exit 2 with one line; a quick run succeeds") {
-        if (access(binary(), X_OK) != 0) {
+        if (access(cli_binary(), X_OK) != 0) {
             test_skip("no entroscope binary (set ENTROSCOPE_BIN)");
             continue;
         }
