@@ -6,6 +6,7 @@
  * strict/flexible accuracy, the first wrong calculation and the critic's
  * quote mapped to token rows, resuming, the judge cache, judge failures,
  * and the CLI's errors. The judge is the mock server of mock_http.c. */
+#include "sql_util.h"
 #include "test.h"
 
 #include <cjson/cJSON.h>
@@ -146,18 +147,6 @@ static void make_trace(const char *path) {
 }
 
 /* ----------------------------------------------------------- reading back -- */
-
-static long long sql_int(const char *path, const char *sql) {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    long long v = -999;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
 
 /* One text value (static buffer; "(null)" for NULL, "(none)" for no row). */
 static const char *sql_text(const char *path, const char *sql) {

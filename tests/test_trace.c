@@ -5,6 +5,7 @@
  * process committing items is SIGKILLed at random moments, and the database
  * must still hold only whole items. Bad files, bad arguments and the CLI
  * (ENTROSCOPE_BIN) are checked too. */
+#include "sql_util.h"
 #include "test.h"
 
 #include <cjson/cJSON.h>
@@ -48,19 +49,6 @@ static void write_text(const char *path, const char *text) {
     if (!f) return;
     fputs(text, f);
     fclose(f);
-}
-
-/* One SQL integer from a database opened here, independently of trace.c. */
-static long long sql_int(const char *db_path, const char *sql) {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    long long v = -999;
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
 }
 
 static int sql_exec(const char *db_path, const char *sql) {
