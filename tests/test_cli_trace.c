@@ -226,7 +226,7 @@ static void stats_table(const char *model) {
     CHECK_INT(lines, 1 + 6);
     /* step 0's values: step, id, token, logit_H, logit_V, attn_H, attn_V */
     const char *ln = strchr(nats.err, '\n'), *lb = strchr(bits.err, '\n');
-    double hn, vn, an, wn, hb, vb, ab, wb;
+    double hn = NAN, vn = NAN, an = NAN, wn = NAN, hb = NAN, vb = NAN, ab = NAN, wb = NAN;
     int step, id;
     char tok[64];
     CHECK(ln && sscanf(ln + 1, "%d %d %63s %lf %lf %lf %lf", &step, &id, tok, &hn, &vn, &an, &wn) == 7);
