@@ -153,33 +153,55 @@ static void attention(const es_config *c, const double *q, const double *k,
     free(prob);
 }
 
-/* y = m . x for n rows, then x += y (a residual branch) */
-static void add_projection(const es_tensor *w, const double *in, int n, double *x) {
-    matrix m = dequantize(w);
-    double *y = malloc((size_t)n * m.rows * sizeof(double));
-    apply(&m, in, n, y);
-    for (size_t i = 0; i < (size_t)n * m.rows; i++) x[i] += y[i];
-    free(y);
-    free(m.a);
+/* The engine's 8-bit activations (src/tensor/kernels_internal.h): a
+ * product with Q8_0, Q4_0 or K-quant weights first rounds its input, held
+ * as F32, per 32 elements to d * q with d = max|x| / 127 and q = x * (1/d)
+ * rounded to nearest even, all in F32 as the rule says. Other types pass
+ * x through. */
+static double *product_input(const es_tensor *w, const double *in, int n, int cols, int q8) {
+    double *x = malloc((size_t)n * cols * sizeof(double));
+    int rounds = q8 && (w->type == ES_Q8_0 || w->type == ES_Q4_0 || w->type == ES_Q4_K ||
+                        w->type == ES_Q5_K || w->type == ES_Q6_K);
+    if (!rounds) {
+        memcpy(x, in, (size_t)n * cols * sizeof(double));
+        return x;
+    }
+    for (size_t i = 0; i < (size_t)n * cols; i += 32) { /* cols: whole blocks of 32 */
+        float f[32], amax = 0;
+        for (int j = 0; j < 32; j++) f[j] = (float)in[i + j], amax = fmaxf(amax, fabsf(f[j]));
+        float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        for (int j = 0; j < 32; j++) x[i + j] = (double)d * rint((double)(f[j] * id));
+    }
+    return x;
 }
 
-static double *project(const es_tensor *w, const double *in, int n) {
+/* y = m . x for n rows (of the engine's activations, see product_input) */
+static double *project(const es_tensor *w, const double *in, int n, int q8) {
     matrix m = dequantize(w);
+    double *x = product_input(w, in, n, m.cols, q8);
     double *y = malloc((size_t)n * m.rows * sizeof(double));
-    apply(&m, in, n, y);
+    apply(&m, x, n, y);
     free(m.a);
+    free(x);
     return y;
 }
 
+/* y = m . x for n rows, then x += y (a residual branch) */
+static void add_projection(const es_tensor *w, const double *in, int n, double *x, int q8) {
+    double *y = project(w, in, n, q8);
+    for (size_t i = 0; i < (size_t)n * w->ne[1]; i++) x[i] += y[i];
+    free(y);
+}
+
 static void layer(const es_config *c, const es_layer_weights *L, const float *rope_factors,
-                  double *x, int n, reference_probes *probes, int l) {
+                  double *x, int n, reference_probes *probes, int l, int q8) {
     const int dim = c->dim, hd = c->head_dim;
     double *xn = malloc((size_t)n * dim * sizeof(double));
     double *att = malloc((size_t)n * c->n_heads * hd * sizeof(double));
 
     rmsnorm(xn, x, &L->attn_norm, n, dim, c->rms_eps);
-    double *q = project(&L->wq, xn, n), *k = project(&L->wk, xn, n);
-    double *v = project(&L->wv, xn, n);
+    double *q = project(&L->wq, xn, n, q8), *k = project(&L->wk, xn, n, q8);
+    double *v = project(&L->wv, xn, n, q8);
     for (int i = 0; i < n; i++) {
         for (int h = 0; h < c->n_heads; h++)
             rope(q + ((size_t)i * c->n_heads + h) * hd, i, hd, c->rope_theta, c->rope_layout,
@@ -189,24 +211,37 @@ static void layer(const es_config *c, const es_layer_weights *L, const float *ro
                  rope_factors);
     }
     attention(c, q, k, v, n, att, probes, l);
-    add_projection(&L->wo, att, n, x);
+    add_projection(&L->wo, att, n, x, q8);
 
     rmsnorm(xn, x, &L->ffn_norm, n, dim, c->rms_eps);
-    double *gate = project(&L->w_gate, xn, n), *up = project(&L->w_up, xn, n);
+    double *gate = project(&L->w_gate, xn, n, q8), *up = project(&L->w_up, xn, n, q8);
     for (size_t i = 0; i < (size_t)n * c->hidden_dim; i++)
         gate[i] = gate[i] / (1.0 + exp(-gate[i])) * up[i];
-    add_projection(&L->w_down, gate, n, x);
+    add_projection(&L->w_down, gate, n, x, q8);
 
     free(xn), free(att), free(q), free(k), free(v), free(gate), free(up);
 }
 
+static double *forward(const es_config *c, const es_weights *w, const int32_t *tokens, int n,
+                       reference_probes *probes, int q8);
+
 double *reference_forward(const es_config *c, const es_weights *w, const int32_t *tokens,
                           int n) {
-    return reference_forward_probed(c, w, tokens, n, NULL);
+    return forward(c, w, tokens, n, NULL, 1);
 }
 
 double *reference_forward_probed(const es_config *c, const es_weights *w,
                                  const int32_t *tokens, int n, reference_probes *probes) {
+    return forward(c, w, tokens, n, probes, 1);
+}
+
+double *reference_forward_exact(const es_config *c, const es_weights *w, const int32_t *tokens,
+                                int n) {
+    return forward(c, w, tokens, n, NULL, 0);
+}
+
+static double *forward(const es_config *c, const es_weights *w, const int32_t *tokens, int n,
+                       reference_probes *probes, int q8) {
     const int dim = c->dim;
     double *x = malloc((size_t)n * dim * sizeof(double));
     double *xn = malloc((size_t)n * dim * sizeof(double));
@@ -222,9 +257,9 @@ double *reference_forward_probed(const es_config *c, const es_weights *w,
         probes->interaction = malloc(per_layer * sizeof(double));
     }
     for (int l = 0; l < c->n_layers; l++)
-        layer(c, &w->layers[l], w->rope_freqs.data, x, n, probes, l);
+        layer(c, &w->layers[l], w->rope_freqs.data, x, n, probes, l, q8);
     rmsnorm(xn, x, &w->output_norm, n, dim, c->rms_eps);
-    double *logits = project(&w->output, xn, n);
+    double *logits = project(&w->output, xn, n, q8);
     free(x);
     free(xn);
     return logits;

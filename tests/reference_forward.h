@@ -9,9 +9,17 @@
 #include "model/model.h"
 
 /* Logits after each of the n tokens: n rows of cfg->vocab_size doubles,
- * malloc'ed (free them). Test code: allocation failures abort. */
+ * malloc'ed (free them). Test code: allocation failures abort.
+ * A product with quantised weights (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) takes its
+ * input rounded to 8 bits per 32 elements, by the engine's documented rule
+ * (src/tensor/kernels_internal.h): that rounding is part of how the engine
+ * defines a quantised model, as in llama.cpp. The rest is exact. */
 double *reference_forward(const es_config *cfg, const es_weights *w,
                           const int32_t *tokens, int n);
+/* The same without rounding any activation: the model's exact definition,
+ * to measure what the 8-bit activations cost. */
+double *reference_forward_exact(const es_config *cfg, const es_weights *w,
+                                const int32_t *tokens, int n);
 
 /* The probes' statistics, from the materialised attention matrix, by their
  * definitions (README, "Statistics"), for every token i, layer l, head h. */

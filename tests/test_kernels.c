@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tensor/kernels.h"
+#include "tensor/kernels_internal.h"
 #include "tensor/quant.h"
 #include "tensor/tensor.h"
 #include "test.h"
@@ -421,51 +422,159 @@ static void free_weights(test_weights *w) {
     free(w->deq);
 }
 
-/* ref[b][r] = sum_c w[r][c] x[b][c] in double; mag[b][r] = sum_c |w x|. */
-static void ref_matmul(const test_weights *w, const float *x, int n_batch, double *ref, double *mag) {
+/* ---- 8-bit activations: the reference rule ----------------------------
+ * Written from the rule in kernels_internal.h, not from the code: per 32
+ * elements d = max|x| / 127 in F32, id = 1 / d in F32 (0 when d is 0), q =
+ * the F32 product x * id rounded to nearest even (rint in double, which
+ * holds that float exactly). The quantised types' products are checked
+ * against a double product with these activations, d * q. */
+
+static int uses_q8_activations(es_dtype type) {
+    return type == ES_Q8_0 || type == ES_Q4_0 || type == ES_Q4_K || type == ES_Q5_K || type == ES_Q6_K;
+}
+
+/* xhat[i] = d * q of the rule (exact in double); step[i] = the d of i's block. */
+static void ref_q8_activations(const float *x, int64_t n, double *xhat, double *step) {
+    for (int64_t k = 0; k < n / 32; k++) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[32 * k + i]));
+        float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        for (int i = 0; i < 32; i++) {
+            float prod = x[32 * k + i] * id;
+            xhat[32 * k + i] = (double)d * rint((double)prod);
+            step[32 * k + i] = d;
+        }
+    }
+}
+
+static void test_q8_activations(void) {
+    TEST("8-bit activations: quantiser bytes follow the rule (both versions), ties, zeros, inf/NaN") {
+        enum { N = 32 * 7 };
+        rng r = {12};
+        float x[N];
+        for (int i = 0; i < N; i++) x[i] = rng_uniform(&r, -3, 3) * (float)(1 + i / 32);
+        for (int i = 32; i < 64; i++) x[i] = 0;              /* block 1: all zero */
+        x[64] = 127, x[65] = 2.5f, x[66] = -3.5f, x[67] = 0.5f; /* block 2: d = 1, ties to even */
+        for (int i = 68; i < 96; i++) x[i] = 0;
+        x[100] = INFINITY;                                   /* block 3 */
+        x[140] = NAN;                                        /* block 4 */
+        int64_t bytes = es_q8_row_bytes(N);
+        CHECK_INT(bytes, 320); /* 224 codes + 28 scale bytes + 28 sum bytes, to 64 */
+        uint8_t *a = aligned_alloc(64, (size_t)bytes), *b = aligned_alloc(64, (size_t)bytes);
+        memset(a, 0, (size_t)bytes), memset(b, 0, (size_t)bytes);
+        es_quantize_q8_row(x, N, a);
+        double xhat[N], step[N];
+        ref_q8_activations(x, N, xhat, step);
+        const int8_t *q = (const int8_t *)a;
+        const float *d = es_q8_scales(a, N);
+        const int16_t *sums = es_q8_sums(a, N);
+        for (int k = 0; k < N / 32; k++) {
+            int s[2] = {0, 0};
+            for (int i = 0; i < 32; i++) s[i / 16] += q[32 * k + i];
+            CHECKF(sums[2 * k] == s[0] && sums[2 * k + 1] == s[1], "block %d sums", k);
+            if (k == 3 || k == 4) {
+                CHECKF(isnan(d[k]), "block %d: a non-finite input gives d NaN, not %g", k, d[k]);
+                for (int i = 0; i < 32; i++) CHECK(q[32 * k + i] == 0);
+                continue;
+            }
+            CHECKF(d[k] == (float)step[32 * k], "block %d: d %g, want %g", k, d[k], step[32 * k]);
+            for (int i = 0; i < 32; i++)
+                CHECKF((double)d[k] * q[32 * k + i] == xhat[32 * k + i], "element %d: %d", 32 * k + i, q[32 * k + i]);
+        }
+        CHECK(d[1] == 0 && q[40] == 0);
+        CHECK(d[2] == 1 && q[64] == 127 && q[65] == 2 && q[66] == -4 && q[67] == 0);
+        if (es_isa_available(ES_ISA_AVX512)) {
+            es_quantize_q8_row_avx512(x, N, b);
+            CHECK(memcmp(a, b, (size_t)(N + 6 * N / 32)) == 0);
+            for (int t = 0; t < 200; t++) { /* random rows of random magnitudes */
+                float y[64];
+                float scale = ldexpf(1, (int)(rng_next(&r) % 40) - 20);
+                for (int i = 0; i < 64; i++) y[i] = rng_uniform(&r, -scale, scale);
+                es_quantize_q8_row(y, 64, a);
+                es_quantize_q8_row_avx512(y, 64, b);
+                CHECKF(memcmp(a, b, 64 + 6 * 2) == 0, "row %d (scale %g): the versions differ", t, scale);
+            }
+        }
+        free(a), free(b);
+    }
+}
+
+/* ref[b][r] = sum_c w[r][c] x[b][c] in double; mag[b][r] = sum_c |w x|.
+ * For the quantised types x is first replaced by the rule's d * q; then
+ * qbound[b][r] = sum_c |w| (d / 2 + |x| 2^-22) bounds how far that moves the
+ * product (|x - d q| <= d / 2, plus the rounding of x * id), and raw[b][r]
+ * is the product with the unquantised x. */
+static void ref_matmul(const test_weights *w, const float *x, int n_batch, double *ref, double *mag,
+                       double *raw, double *qbound) {
     int64_t cols = w->t.ne[0], rows = w->t.ne[1];
-    for (int b = 0; b < n_batch; b++)
+    int q8 = uses_q8_activations(w->t.type);
+    double *xhat = malloc((size_t)cols * sizeof *xhat), *step = malloc((size_t)cols * sizeof *step);
+    for (int b = 0; b < n_batch; b++) {
+        const float *xb = x + b * cols;
+        if (q8) ref_q8_activations(xb, cols, xhat, step);
+        for (int64_t c = 0; c < cols; c++) {
+            if (!q8) xhat[c] = xb[c], step[c] = 0;
+        }
         for (int64_t r = 0; r < rows; r++) {
-            double s = 0, m = 0;
+            double s = 0, m = 0, s_raw = 0, qb = 0;
             for (int64_t c = 0; c < cols; c++) {
-                double p = w->deq[r * cols + c] * x[b * cols + c];
-                s += p;
-                m += fabs(p);
+                double wc = w->deq[r * cols + c];
+                s += wc * xhat[c];
+                m += fabs(wc * xhat[c]);
+                s_raw += wc * xb[c];
+                qb += fabs(wc) * (step[c] / 2 + fabs(xb[c]) * 0x1p-22);
             }
             ref[b * rows + r] = s;
             mag[b * rows + r] = m;
+            raw[b * rows + r] = s_raw;
+            qbound[b * rows + r] = qb;
         }
+    }
+    free(xhat);
+    free(step);
 }
 
 /* Tolerance of a product against the double reference, relative to
  * sum |w x|: an F32 sum of k terms is off by at most about k * 2^-24 of it,
  * and the longest chain of additions in any ISA's order, for the longest
- * rows tested (2080 elements split over >= 8 partial sums), is ~270 terms. */
+ * rows tested (2080 elements split over >= 8 partial sums), is ~270 terms.
+ * The integer paths add per 32-element block one rounding of the scale
+ * product and one of the scaled block sum, well inside it. */
 #define MATMUL_TOL 2e-5
 
 #define MAX_BATCH 9
 
-typedef struct matmul_stats { double worst[N_ISAS]; } matmul_stats;
+typedef struct matmul_stats { double worst[N_ISAS], worst_raw[N_ISAS]; } matmul_stats;
+
+typedef struct matmul_ref {
+    const double *ref, *mag, *raw, *qbound; /* (MAX_BATCH, rows) each, from ref_matmul */
+} matmul_ref;
 
 /* One weight shape on one ISA: every output against the reference, then
  * every batch size bit for bit against one-row calls. */
-static void check_shape_isa(const test_weights *w, const float *x, const double *ref, const double *mag,
-                            int isa_i, matmul_stats *st) {
+static void check_shape_isa(const test_weights *w, const float *x, const matmul_ref *rf, int isa_i,
+                            matmul_stats *st) {
     static const int batches[] = {1, 2, 5, MAX_BATCH};
     es_isa isa = all_isas[isa_i];
     int64_t cols = w->t.ne[0], rows = w->t.ne[1];
     float *single = malloc((size_t)(MAX_BATCH * rows) * sizeof *single);
     float *y = malloc((size_t)(MAX_BATCH * rows) * sizeof *y);
     const char *what = es_dtype_name(w->t.type);
+    /* AVX2 has no integer path: it computes with the F32 activations */
+    int q8 = uses_q8_activations(w->t.type) && es_isa_resolve(isa) != ES_ISA_AVX2;
     for (int b = 0; b < MAX_BATCH; b++) es_matmul_isa(isa, &w->t, x + b * cols, 1, single + b * rows, 1);
     int bad = 0;
     for (int64_t i = 0; i < MAX_BATCH * rows && bad < 3; i++) {
-        double err = fabs(single[i] - ref[i]) / mag[i];
+        double want = q8 ? rf->ref[i] : rf->raw[i];
+        double err = fabs(single[i] - want) / rf->mag[i];
+        double raw_err = fabs(single[i] - rf->raw[i]);
         if (err > st->worst[isa_i]) st->worst[isa_i] = err;
-        if (!(err <= MATMUL_TOL)) {
+        if (q8 && raw_err / rf->qbound[i] > st->worst_raw[isa_i]) st->worst_raw[isa_i] = raw_err / rf->qbound[i];
+        if (!(err <= MATMUL_TOL) || !(raw_err <= rf->qbound[i] + MATMUL_TOL * rf->mag[i])) {
             bad++;
-            test_fail(__FILE__, __LINE__, "%s %s %lldx%lld out %lld: %.9g, want %.9g", es_isa_name(isa), what,
-                      (long long)rows, (long long)cols, (long long)i, single[i], ref[i]);
+            test_fail(__FILE__, __LINE__, "%s %s %lldx%lld out %lld: %.9g, want %.9g (unquantised %.9g)",
+                      es_isa_name(isa), what, (long long)rows, (long long)cols, (long long)i, single[i], want,
+                      rf->raw[i]);
         }
     }
     for (int bi = 0; bi < 4; bi++) {
@@ -487,7 +596,7 @@ static void test_matmul_type(es_dtype type) {
              es_dtype_name(type));
     TEST(name) {
         rng r = {100 + (uint64_t)type};
-        matmul_stats st = {{0}};
+        matmul_stats st = {{0}, {0}};
         for (int ci = 0; ci < 6; ci++)
             for (int ri = 0; ri < 4; ri++) {
                 int64_t cols = col_sizes[ci], rows = row_sizes[ri];
@@ -495,20 +604,27 @@ static void test_matmul_type(es_dtype type) {
                 if (cols > 96 && rows > 17) continue; /* 5x the rest together, and adds no case */
                 test_weights w = make_weights(type, cols, rows, cols == 96, &r);
                 float *x = malloc((size_t)(MAX_BATCH * cols) * sizeof *x);
-                double *ref = malloc((size_t)(MAX_BATCH * rows) * sizeof *ref);
-                double *mag = malloc((size_t)(MAX_BATCH * rows) * sizeof *mag);
+                size_t n_out = (size_t)(MAX_BATCH * rows);
+                double *ref = malloc(n_out * sizeof *ref), *mag = malloc(n_out * sizeof *mag);
+                double *raw = malloc(n_out * sizeof *raw), *qbound = malloc(n_out * sizeof *qbound);
                 for (int64_t i = 0; i < MAX_BATCH * cols; i++) x[i] = rng_uniform(&r, -2, 2);
-                ref_matmul(&w, x, MAX_BATCH, ref, mag);
+                ref_matmul(&w, x, MAX_BATCH, ref, mag, raw, qbound);
+                matmul_ref rf = {ref, mag, raw, qbound};
                 for (int k = 0; k < N_ISAS; k++)
-                    if (es_isa_available(all_isas[k])) check_shape_isa(&w, x, ref, mag, k, &st);
+                    if (es_isa_available(all_isas[k])) check_shape_isa(&w, x, &rf, k, &st);
                 free(x);
-                free(ref);
-                free(mag);
+                free(ref), free(mag), free(raw), free(qbound);
                 free_weights(&w);
             }
         printf("  %s worst error / sum|wx|:", es_dtype_name(type));
         for (int k = 0; k < N_ISAS; k++)
             if (es_isa_available(all_isas[k])) printf(" %s %.2g", es_isa_name(all_isas[k]), st.worst[k]);
+        if (uses_q8_activations(type)) {
+            printf("; vs unquantised x, / bound:");
+            for (int k = 0; k < N_ISAS; k++)
+                if (es_isa_available(all_isas[k]) && st.worst_raw[k] > 0)
+                    printf(" %s %.2g", es_isa_name(all_isas[k]), st.worst_raw[k]);
+        }
         printf("\n");
     }
 }
@@ -694,6 +810,7 @@ void suite_kernels(void) {
     test_dequant_known_blocks();
     test_quantize_known_blocks();
     test_quantize_error();
+    test_q8_activations();
     test_matmul();
     test_matmul_entry_points();
     test_vector_ops();

@@ -73,8 +73,10 @@ static void ref_q45_grid(const uint8_t *blk, int j, double *step, double *offset
     *offset = ref_half(u16_at(blk + 2)) * m;
 }
 
-/* One super-block to 256 doubles, walking the stored bytes in order. */
-static void ref_decode_block(es_dtype type, const uint8_t *blk, double out[256]) {
+/* One super-block to 256 doubles, walking the stored bytes in order; if
+ * mag is not NULL, mag[e] = |step * q| + |offset| of element e (Q6_K: the
+ * offset is 32 steps), the size of the terms an integer kernel subtracts. */
+static void ref_decode_block_mag(es_dtype type, const uint8_t *blk, double out[256], double *mag) {
     if (type == ES_Q6_K) {
         const uint8_t *ql = blk, *qh = blk + 128;
         double d = ref_half(u16_at(blk + 208));
@@ -86,6 +88,7 @@ static void ref_decode_block(es_dtype type, const uint8_t *blk, double out[256])
                 for (int k = 0; k < 4; k++) {
                     int e = 128 * h + 32 * k + l;
                     out[e] = d * (int8_t)blk[192 + e / 16] * (q[k] - 32);
+                    if (mag) mag[e] = fabs(d * (int8_t)blk[192 + e / 16]) * (q[k] + 32);
                 }
             }
         return;
@@ -104,13 +107,34 @@ static void ref_decode_block(es_dtype type, const uint8_t *blk, double out[256])
             }
             out[64 * g + l] = step0 * q0 - off0;
             out[64 * g + 32 + l] = step1 * q1 - off1;
+            if (mag) mag[64 * g + l] = fabs(step0 * q0) + fabs(off0);
+            if (mag) mag[64 * g + 32 + l] = fabs(step1 * q1) + fabs(off1);
         }
     }
 }
 
-static void ref_decode_row(es_dtype type, const uint8_t *row, int64_t n, double *out) {
+static void ref_decode_row_mag(es_dtype type, const uint8_t *row, int64_t n, double *out, double *mag) {
     for (int64_t i = 0; i < n / 256; i++)
-        ref_decode_block(type, row + i * es_dtype_block_bytes(type), out + 256 * i);
+        ref_decode_block_mag(type, row + i * es_dtype_block_bytes(type), out + 256 * i, mag ? mag + 256 * i : NULL);
+}
+
+static void ref_decode_row(es_dtype type, const uint8_t *row, int64_t n, double *out) {
+    ref_decode_row_mag(type, row, n, out, NULL);
+}
+
+/* The 8-bit activations of the kernels (rule in kernels_internal.h),
+ * written from the rule: per 32 elements d = max|x| / 127 in F32, id = 1 / d
+ * in F32, q = the F32 product x * id rounded to nearest even; xhat = d * q. */
+static void ref_q8_activations(const float *x, int64_t n, double *xhat) {
+    for (int64_t k = 0; k < n / 32; k++) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[32 * k + i]));
+        float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        for (int i = 0; i < 32; i++) {
+            float prod = x[32 * k + i] * id;
+            xhat[32 * k + i] = (double)d * rint((double)prod);
+        }
+    }
 }
 
 /* 1 if the F32 got is want rounded to F32 (NaN matching NaN). */
@@ -456,6 +480,83 @@ static void test_rowdots(void) {
     }
 }
 
+typedef struct isa_rowdot_q8 {
+    es_isa isa;
+    es_rowdot_q8_fn *(*table)(es_dtype);
+} isa_rowdot_q8;
+static const isa_rowdot_q8 isas_q8[] = {{ES_ISA_PORTABLE, es_rowdot_q8_portable}, {ES_ISA_AVX512, es_rowdot_q8_avx512}};
+
+/* One ISA's integer row dot of one weight row against 4 activation rows
+ * quantised by es_quantize_q8_row (checked against the rule in
+ * test_kernels.c), nb = 1..4: each output against the double product of
+ * the reference values with the rule's activations, relative to sum of
+ * (|step q| + |offset|) |x| (the kernels sum the code and min terms
+ * apart), and bit for bit a one-row call. Returns the worst error / that. */
+static double check_rowdot_q8(es_rowdot_q8_fn *dot, const char *what, const uint8_t *row, const double *deq,
+                              const double *wmag, int64_t n, const uint8_t *xq, int64_t xqs, const double *xhat) {
+    float single[4], out[4 * ROWDOT_OS];
+    double worst = 0;
+    for (int b = 0; b < 4; b++) dot(row, xq + b * xqs, xqs, 1, n, &single[b], 1);
+    for (int nb = 1; nb <= 4; nb++) {
+        dot(row, xq, xqs, nb, n, out, ROWDOT_OS);
+        for (int b = 0; b < nb; b++) {
+            double ref = 0, mag = 0;
+            for (int64_t c = 0; c < n; c++) {
+                ref += deq[c] * xhat[b * n + c];
+                mag += wmag[c] * fabs(xhat[b * n + c]);
+            }
+            double err = fabs(out[b * ROWDOT_OS] - ref);
+            worst = fmax(worst, err / mag);
+            CHECKF(err <= (double)(n / 8 + 16) * 0x1p-24 * mag, "%s n %lld nb %d row %d: %.9g, want %.9g", what,
+                   (long long)n, nb, b, out[b * ROWDOT_OS], ref);
+            CHECKF(out[b * ROWDOT_OS] == single[b], "%s n %lld nb %d row %d: differs from a one-row call", what,
+                   (long long)n, nb, b);
+        }
+    }
+    return worst;
+}
+
+static void test_rowdots_q8(void) {
+    TEST("K-quants: integer row dots (8-bit activations), n 256-4096, nb 1-4, vs double reference") {
+        static const int64_t lens[] = {256, 512, 4096};
+        rng r = {43};
+        int64_t xqs = es_q8_row_bytes(4096);
+        float *x = malloc(4 * 4096 * sizeof *x);
+        double *xhat = malloc(4 * 4096 * sizeof *xhat);
+        uint8_t *xq = aligned_alloc(64, (size_t)(4 * xqs));
+        double *deq = malloc(4096 * sizeof *deq), *wmag = malloc(4096 * sizeof *wmag);
+        uint8_t *row = malloc(16 * 210);
+        for (int t = 0; t < N_K; t++) {
+            double worst[2] = {0};
+            for (int li = 0; li < 3; li++)
+                for (int random_bytes = 0; random_bytes <= 1; random_bytes++) {
+                    int64_t n = lens[li];
+                    for (int i = 0; i < 4 * n; i++) x[i] = (float)(4 * rng_unit(&r) - 2) * (1 + i / 32 % 5);
+                    for (int b = 0; b < 4; b++) {
+                        es_quantize_q8_row(x + b * n, n, xq + b * xqs);
+                        ref_q8_activations(x + b * n, n, xhat + b * n);
+                    }
+                    make_k_row(k_types[t], n, random_bytes, &r, row);
+                    ref_decode_row_mag(k_types[t], row, n, deq, wmag);
+                    for (int k = 0; k < 2; k++) {
+                        if (!es_isa_available(isas_q8[k].isa)) continue;
+                        char what[64];
+                        snprintf(what, sizeof what, "%s %s int8", es_isa_name(isas_q8[k].isa),
+                                 es_dtype_name(k_types[t]));
+                        es_rowdot_q8_fn *dot = isas_q8[k].table(k_types[t]);
+                        CHECKF(dot != NULL, "%s: no row dot", what);
+                        if (dot) worst[k] = fmax(worst[k], check_rowdot_q8(dot, what, row, deq, wmag, n, xq, xqs, xhat));
+                    }
+                }
+            printf("  %s int8 worst error / sum(|step q| + |offset|)|x|:", es_dtype_name(k_types[t]));
+            for (int k = 0; k < 2; k++)
+                if (es_isa_available(isas_q8[k].isa)) printf(" %s %.2g", es_isa_name(isas_q8[k].isa), worst[k]);
+            printf("\n");
+        }
+        free(x), free(xhat), free(xq), free(deq), free(wmag), free(row);
+    }
+}
+
 /* ---- (d) matrix products: batch sizes and threads ---------------------- */
 
 static void test_matmul_identity(void) {
@@ -474,9 +575,15 @@ static void test_matmul_identity(void) {
             es_tensor w = {k_types[t], {COLS, ROWS}, w_data};
             for (int b = 0; b < MAXB; b++) es_matvec(&w, x + b * COLS, one + b * ROWS, 1);
             for (int i = 0; i < ROWS; i++) { /* es_matvec against the reference, once */
-                ref_decode_row(k_types[t], w_data + i * row_bytes, COLS, deq);
+                double wmag[COLS], xhat[COLS];    /* the best ISA quantises the activations */
+                int q8 = es_isa_resolve(ES_ISA_BEST) != ES_ISA_AVX2;
+                ref_decode_row_mag(k_types[t], w_data + i * row_bytes, COLS, deq, wmag);
+                ref_q8_activations(x, COLS, xhat);
                 double ref = 0, mag = 0;
-                for (int c = 0; c < COLS; c++) ref += deq[c] * x[c], mag += fabs(deq[c] * x[c]);
+                for (int c = 0; c < COLS; c++) {
+                    double xc = q8 ? xhat[c] : x[c];
+                    ref += deq[c] * xc, mag += (q8 ? wmag[c] : fabs(deq[c])) * fabs(xc);
+                }
                 CHECKF(fabs(one[i] - ref) <= 1e-5 * mag, "%s row %d: %g, want %g", es_dtype_name(k_types[t]),
                        i, one[i], ref);
             }
@@ -519,5 +626,6 @@ void suite_kquant(void) {
     test_quantize_gauss();
     test_quantize_edges();
     test_rowdots();
+    test_rowdots_q8();
     test_matmul_identity();
 }

@@ -11,13 +11,23 @@
  * an order that depends on neither the thread count nor the batch size, so
  * -t 1 and -t 2 agree bit for bit, and so do prefill and decode.
  *
+ * Quantised weights on the portable and AVX-512 paths: the driver first
+ * rounds each activation row to 8 bits (es_quantize_q8_row, rule in
+ * kernels_internal.h), once per product, inside the same parallel region
+ * as the tiles (one region, one barrier per product), and the row dots
+ * multiply integers (VNNI on AVX-512). The rounding depends only on the
+ * row, so thread count and batch size still change nothing.
+ *
  * Precision: dots accumulate in F32 (several partial sums, see each ISA
- * file); rmsnorm's sum of squares and softmax's sum of exponentials are
- * accumulated in double (they are O(n), so the cost is nil). */
+ * file; integer paths exactly per 32-element block first); rmsnorm's sum
+ * of squares and softmax's sum of exponentials are accumulated in double
+ * (they are O(n), so the cost is nil). */
 #include "tensor/kernels.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "tensor/kernels_internal.h"
 
@@ -52,9 +62,11 @@ int es_isa_available(es_isa isa) {
     case ES_ISA_AVX2:
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
-    case ES_ISA_AVX512:
+    case ES_ISA_AVX512: /* F + BW + VL + VNNI: Ice Lake, Zen 4 and later */
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f") && es_isa_available(ES_ISA_AVX2);
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+               es_isa_available(ES_ISA_AVX2);
 #endif
     default: return 0;
     }
@@ -88,6 +100,45 @@ static es_rowdot_fn *rowdot_for(es_isa isa, es_dtype type) {
     }
 }
 
+/* The integer row dot of an ISA for a quantised type, NULL where that ISA
+ * has none (AVX2 keeps converting those weights to F32). */
+static es_rowdot_q8_fn *rowdot_q8_for(es_isa isa, es_dtype type) {
+    switch (es_isa_resolve(isa)) {
+    case ES_ISA_AVX512: return es_rowdot_q8_avx512(type);
+    case ES_ISA_AVX2: return NULL;
+    default: return es_rowdot_q8_portable(type);
+    }
+}
+
+/* ---- activation quantisation (rule in kernels_internal.h) ------------- */
+
+void es_quantize_q8_row(const float *x, int64_t n, uint8_t *dst) {
+    int8_t *q = (int8_t *)dst;
+    float *d = (float *)(void *)(dst + n);
+    int16_t *sums = (int16_t *)(void *)(dst + n + 4 * (n / 32));
+    for (int64_t k = 0; k < n / 32; k++) {
+        const float *xk = x + 32 * k;
+        float amax = 0.0f;
+        int finite = 1;
+        for (int i = 0; i < 32; i++) {
+            float a = fabsf(xk[i]);
+            finite &= a <= FLT_MAX; /* false for inf and NaN */
+            amax = a > amax ? a : amax;
+        }
+        float dk = amax / 127.0f, id = dk > 0.0f ? 1.0f / dk : 0.0f;
+        d[k] = finite ? dk : NAN;
+        for (int h = 0; h < 2; h++) {
+            int sum = 0;
+            for (int i = 16 * h; i < 16 * h + 16; i++) {
+                int v = finite ? (int)nearbyintf(xk[i] * id) : 0; /* |v| <= 127 */
+                q[32 * k + i] = (int8_t)v;
+                sum += v;
+            }
+            sums[2 * k + h] = (int16_t)sum;
+        }
+    }
+}
+
 /* ---- matrix products ------------------------------------------------- */
 
 /* Rows of weights per tile: about 64 KiB of them, so a tile stays in L2
@@ -96,12 +147,15 @@ static es_rowdot_fn *rowdot_for(es_isa isa, es_dtype type) {
 #define TILE_MAX_ROWS 16
 
 typedef struct matmul_plan {
-    es_rowdot_fn *dot;
+    es_rowdot_fn *dot;       /* F32 activations, or */
+    es_rowdot_q8_fn *dot_q8; /* Q8 activation rows (xq) */
     const uint8_t *w;  /* n_rows rows of row_bytes */
     size_t row_bytes;
     int64_t n_cols;    /* elements per weight row = floats per activation row */
     int64_t n_rows;    /* weight rows = floats per output row */
     const float *x;    /* (n_batch, n_cols) */
+    const uint8_t *xq; /* (n_batch, xq_bytes): x quantised, for dot_q8 */
+    int64_t xq_bytes;
     float *y;          /* (n_batch, n_rows) */
     int n_batch;
     int64_t tile_rows;
@@ -110,12 +164,19 @@ typedef struct matmul_plan {
 static void matmul_tile(const matmul_plan *p, int64_t tile) {
     int64_t r0 = tile * p->tile_rows;
     int64_t r1 = r0 + p->tile_rows < p->n_rows ? r0 + p->tile_rows : p->n_rows;
-    for (int b0 = 0; b0 < p->n_batch; b0 += ES_ROWDOT_MAX_NB) {
-        int nb = p->n_batch - b0 < ES_ROWDOT_MAX_NB ? p->n_batch - b0 : ES_ROWDOT_MAX_NB;
-        const float *xb = p->x + (int64_t)b0 * p->n_cols;
+    int max_nb = p->dot_q8 ? ES_ROWDOT_Q8_MAX_NB : ES_ROWDOT_MAX_NB;
+    for (int b0 = 0; b0 < p->n_batch; b0 += max_nb) {
+        int nb = p->n_batch - b0 < max_nb ? p->n_batch - b0 : max_nb;
         float *yb = p->y + (int64_t)b0 * p->n_rows;
-        for (int64_t r = r0; r < r1; r++)
-            p->dot(p->w + (size_t)r * p->row_bytes, xb, p->n_cols, nb, p->n_cols, yb + r, p->n_rows);
+        if (p->dot_q8) {
+            const uint8_t *xb = p->xq + (int64_t)b0 * p->xq_bytes;
+            for (int64_t r = r0; r < r1; r++)
+                p->dot_q8(p->w + (size_t)r * p->row_bytes, xb, p->xq_bytes, nb, p->n_cols, yb + r, p->n_rows);
+        } else {
+            const float *xb = p->x + (int64_t)b0 * p->n_cols;
+            for (int64_t r = r0; r < r1; r++)
+                p->dot(p->w + (size_t)r * p->row_bytes, xb, p->n_cols, nb, p->n_cols, yb + r, p->n_rows);
+        }
     }
 }
 
@@ -129,25 +190,55 @@ static int64_t tile_rows_for(size_t row_bytes, int64_t n_rows, int n_threads) {
     return rows < 1 ? 1 : rows;
 }
 
+static void quantize_rows(es_isa isa, const matmul_plan *p, int64_t b) {
+    uint8_t *dst = (uint8_t *)p->xq + b * p->xq_bytes;
+    if (isa == ES_ISA_AVX512) es_quantize_q8_row_avx512(p->x + b * p->n_cols, p->n_cols, dst);
+    else es_quantize_q8_row(p->x + b * p->n_cols, p->n_cols, dst);
+}
+
+/* One parallel region per product: the threads quantise the activation
+ * rows (if the type wants them), meet once, and then share the tiles. */
+static void matmul_run(es_isa isa, const matmul_plan *p, int n_threads) {
+    int64_t n_tiles = (p->n_rows + p->tile_rows - 1) / p->tile_rows;
+    int64_t n_quant = p->dot_q8 ? p->n_batch : 0;
+    if (n_threads <= 1 || (n_tiles == 1 && n_quant <= 1)) {
+        for (int64_t b = 0; b < n_quant; b++) quantize_rows(isa, p, b);
+        for (int64_t t = 0; t < n_tiles; t++) matmul_tile(p, t);
+        return;
+    }
+#pragma omp parallel num_threads(n_threads)
+    {
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < n_quant; b++) quantize_rows(isa, p, b);
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < n_tiles; t++) matmul_tile(p, t);
+    }
+}
+
 void es_matmul_isa(es_isa isa, const es_tensor *w, const float *x, int n_batch,
                    float *y, int n_threads) {
     int64_t n_cols = w->ne[0], n_rows = w->ne[1];
     if (n_batch <= 0 || n_rows <= 0) return;
+    isa = es_isa_resolve(isa);
     int64_t row_bytes = es_dtype_row_bytes(w->type, n_cols);
-    es_rowdot_fn *dot = rowdot_for(isa, w->type);
-    if (!dot || row_bytes < 0) { /* no kernel: NaN, so the slip cannot pass unseen */
+    matmul_plan plan = {NULL, rowdot_q8_for(isa, w->type), w->data, (size_t)row_bytes, n_cols, n_rows,
+                        x, NULL, 0, y, n_batch, 0};
+    uint8_t *xq = NULL;
+    if (plan.dot_q8) {
+        plan.xq_bytes = es_q8_row_bytes(n_cols);
+        if (row_bytes > 0) xq = aligned_alloc(64, (size_t)(n_batch * plan.xq_bytes));
+        plan.xq = xq;
+    } else {
+        plan.dot = rowdot_for(isa, w->type);
+    }
+    if ((!plan.dot && !plan.xq) || row_bytes < 0) { /* no kernel (or memory): NaN, so the slip shows */
         for (int64_t i = 0; i < (int64_t)n_batch * n_rows; i++) y[i] = NAN;
+        free(xq);
         return;
     }
-    matmul_plan plan = {dot, w->data, (size_t)row_bytes, n_cols, n_rows, x, y, n_batch, 0};
     plan.tile_rows = tile_rows_for(plan.row_bytes, n_rows, n_threads);
-    int64_t n_tiles = (n_rows + plan.tile_rows - 1) / plan.tile_rows;
-    if (n_threads <= 1 || n_tiles == 1) {
-        for (int64_t t = 0; t < n_tiles; t++) matmul_tile(&plan, t);
-        return;
-    }
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-    for (int64_t t = 0; t < n_tiles; t++) matmul_tile(&plan, t);
+    matmul_run(isa, &plan, n_threads);
+    free(xq);
 }
 
 void es_matmul(const es_tensor *w, const float *x, int n_batch, float *y, int n_threads) {

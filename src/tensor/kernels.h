@@ -45,14 +45,18 @@ typedef enum es_isa {
     ES_ISA_BEST = 0,  /* the best this CPU has */
     ES_ISA_PORTABLE,  /* plain C, any CPU */
     ES_ISA_AVX2,      /* x86 AVX2 + FMA + F16C */
-    ES_ISA_AVX512,    /* x86 AVX-512F */
+    ES_ISA_AVX512,    /* x86 AVX-512 F/BW/VL/VNNI (Ice Lake, Zen 4 and later) */
 } es_isa;
 
 int es_isa_available(es_isa isa);   /* 1 if this CPU runs it natively */
 es_isa es_isa_resolve(es_isa isa);  /* the ISA a call with `isa` really uses */
 const char *es_isa_name(es_isa isa); /* "avx512", "avx2", "portable", "best" */
 
-/* es_matmul with an explicit ISA; es_matvec(w, x, y, t) is exactly
+/* Quantised weights (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K): on the portable and
+ * AVX-512 paths the activations are rounded to 8 bits per 32 elements
+ * first (rule in kernels_internal.h) and the dots are integer; AVX2
+ * multiplies the F32 activations by the weights converted to F32.
+ * es_matmul with an explicit ISA; es_matvec(w, x, y, t) is exactly
  * es_matmul_isa(ES_ISA_BEST, w, x, 1, y, t). Unsupported weight types or a
  * row length that is not a whole number of blocks give NaN outputs. */
 void es_matmul_isa(es_isa isa, const es_tensor *w, const float *x, int n_batch,

@@ -25,15 +25,65 @@
 typedef void es_rowdot_fn(const void *w, const float *x, int64_t x_stride,
                           int nb, int64_t n, float *out, int64_t out_stride);
 
+static inline int es_is_k_quant(es_dtype type) {
+    return type == ES_Q4_K || type == ES_Q5_K || type == ES_Q6_K;
+}
+
+/* ---- 8-bit activations (the integer path of the quantised types) ----
+ * For Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights the driver first quantises
+ * each activation row once per matrix product into "Q8 activation rows",
+ * then the row dots multiply integer codes by int8 activations, summing in
+ * int32 per 32-element block (exact), and scale each block's integer sum to
+ * F32. The rule, per block of 32 elements x[0..32):
+ *   amax = max |x[i]|,  d = amax / 127 (F32),  id = d > 0 ? 1 / d : 0 (F32),
+ *   q[i] = x[i] * id (F32 product) rounded to nearest, ties to even;
+ * a block holding an inf or NaN gets d = NaN (and q = 0), so the outputs it
+ * touches are NaN, as they would be in F32.
+ * Layout of one row of n elements (n a multiple of 32), es_q8_row_bytes(n)
+ * bytes, 64-byte aligned in the driver's buffer:
+ *   int8  q[n]           the codes, x ~ d[i / 32] * q[i]
+ *   float d[n / 32]      the block scales
+ *   int16 sum[n / 16]    sum of q over each 16 elements (exact); the K-quant
+ *                        mins and the Q6_K offset of 32 need them. */
+static inline int64_t es_q8_row_bytes(int64_t n) {
+    return (n + 4 * (n / 32) + 2 * (n / 16) + 63) / 64 * 64;
+}
+static inline const float *es_q8_scales(const uint8_t *row, int64_t n) {
+    return (const float *)(const void *)(row + n);
+}
+static inline const int16_t *es_q8_sums(const uint8_t *row, int64_t n) {
+    return (const int16_t *)(const void *)(row + n + 4 * (n / 32));
+}
+
+/* Quantises one activation row by the rule above into dst (es_q8_row_bytes(n)
+ * bytes, 4-byte aligned). The SIMD versions give the same bytes. */
+void es_quantize_q8_row(const float *x, int64_t n, uint8_t *dst);
+void es_quantize_q8_row_avx512(const float *x, int64_t n, uint8_t *dst);
+
+/* The most activation rows one integer row-dot call takes. */
+#define ES_ROWDOT_Q8_MAX_NB 8
+
+/* out[b * out_stride] = sum_c w[c] * xq_b[c] for b < nb, where xq_b is the
+ * Q8 activation row at xq + b * xq_stride (its dequantised values d * q)
+ * and w one weight row of n elements. Same contract as es_rowdot_fn: the
+ * arithmetic of a (row, b) pair does not depend on nb. */
+typedef void es_rowdot_q8_fn(const void *w, const uint8_t *xq, int64_t xq_stride, int nb, int64_t n,
+                             float *out, int64_t out_stride);
+
+/* The integer row dot of each ISA for a weight type, NULL for types that
+ * have none (F32, F16, BF16: their activations stay F32). */
+es_rowdot_q8_fn *es_rowdot_q8_portable(es_dtype type);
+es_rowdot_q8_fn *es_rowdot_q8_avx512(es_dtype type);
+
+static inline int es_uses_q8_activations(es_dtype type) {
+    return type == ES_Q8_0 || type == ES_Q4_0 || es_is_k_quant(type);
+}
+
 /* The row dot of each ISA for a weight type, NULL if it has none. The SIMD
  * ones may be called only when the CPU has the ISA. */
 es_rowdot_fn *es_rowdot_portable(es_dtype type);
 es_rowdot_fn *es_rowdot_avx2(es_dtype type);
 es_rowdot_fn *es_rowdot_avx512(es_dtype type);
-
-static inline int es_is_k_quant(es_dtype type) {
-    return type == ES_Q4_K || type == ES_Q5_K || type == ES_Q6_K;
-}
 
 /* The 8 six-bit scales and mins of a Q4_K/Q5_K block from its 12 packed
  * bytes (layout in tensor.h), byte j of *sc / *m being sub-block j's, with
