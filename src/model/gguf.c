@@ -14,7 +14,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -460,7 +459,7 @@ int gguf_parse(gguf_file *f, const uint8_t *buf, size_t size, const char *name,
 
 void gguf_close(gguf_file *f) {
     if (!f) return;
-    if (f->mapped && f->map) munmap((void *)f->map, f->size);
+    if (f->mapped) es_file_map_close(&f->file_map);
     free_index(f);
     memset(f, 0, sizeof *f);
 }
@@ -483,16 +482,16 @@ int gguf_open(gguf_file *f, const char *path, es_error *err) {
         close(fd);
         return es_fail(err, "%s: %s", path, unusable);
     }
-    size_t size = (size_t)st.st_size;
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd); /* the mapping keeps the file */
-    if (map == MAP_FAILED) return es_fail(err, "%s: cannot map: %s", path, strerror(e));
-    if (gguf_parse(f, map, size, path, err)) {
-        munmap(map, size);
+    es_file_map fm;
+    int rc = es_file_map_open(&fm, fd, (size_t)st.st_size, path, err);
+    close(fd); /* a mapping keeps the file */
+    if (rc < 0) return -1;
+    if (gguf_parse(f, fm.data, fm.size, path, err)) {
+        es_file_map_close(&fm);
         return -1;
     }
     f->mapped = 1;
+    f->file_map = fm;
     return 0;
 }
 

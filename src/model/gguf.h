@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "entroscope.h"
+#include "util/file_map.h"
 
 typedef enum gguf_type {
     GGUF_TYPE_UINT8 = 0,
@@ -66,7 +67,8 @@ typedef struct gguf_file {
     char *path;                 /* copy, for messages */
     const uint8_t *map;         /* whole file */
     size_t size;
-    int mapped;                 /* 1: map came from mmap and is unmapped by gguf_close */
+    int mapped;                 /* 1: map is file_map's, released by gguf_close */
+    es_file_map file_map;       /* the file in memory (gguf_open) */
     uint32_t version;           /* 2 or 3 */
     uint64_t n_kv;
     gguf_kv *kv;

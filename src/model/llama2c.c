@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -111,7 +110,7 @@ static int map_weights(es_model *m, const float *p, int separate_classifier,
     return es_weights_check(c, w, m->path, err);
 }
 
-/* Maps the whole file read-only into m->map. */
+/* Brings the whole file into m->file_map (util/file_map.h). */
 static int map_file(es_model *m, const char *path, es_error *err) {
     struct stat st;
     int fd = open(path, O_RDONLY);
@@ -126,12 +125,9 @@ static int map_file(es_model *m, const char *path, es_error *err) {
                        "(header alone: %d bytes)", path, (long long)st.st_size,
                        HEADER_BYTES);
     }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int rc = es_file_map_open(&m->file_map, fd, (size_t)st.st_size, path, err);
     close(fd);
-    if (map == MAP_FAILED) return es_fail(err, "%s: mmap: %s", path, strerror(errno));
-    m->map = map;
-    m->map_size = (size_t)st.st_size;
-    return 0;
+    return rc;
 }
 
 int es_model_load_llama2c(es_model *m, const char *path, const char *tokenizer_path,
@@ -140,17 +136,17 @@ int es_model_load_llama2c(es_model *m, const char *path, const char *tokenizer_p
     if (!tokenizer_path)
         return es_fail(err, "%s: a llama2.c checkpoint needs a tokenizer (-z)", path);
     if (map_file(m, path, err) < 0) return -1;
-    memcpy(&h, m->map, sizeof h);
+    memcpy(&h, m->file_map.data, sizeof h);
     if (header_config(&h, path, &m->config, err) < 0) return -1;
     int separate = h.vocab_size < 0;
     uint64_t expected = HEADER_BYTES + 4 * weight_floats(&m->config, separate);
-    if ((uint64_t)m->map_size != expected)
+    if ((uint64_t)m->file_map.size != expected)
         return es_fail(err, "%s: file is %llu bytes, but its llama2.c header (dim %d, "
                        "hidden %d, layers %d, heads %d, kv heads %d, vocab %d, seq_len %d) "
-                       "implies %llu bytes", path, (unsigned long long)m->map_size,
+                       "implies %llu bytes", path, (unsigned long long)m->file_map.size,
                        h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads,
                        h.vocab_size, h.seq_len, (unsigned long long)expected);
-    const float *weights = (const float *)((const uint8_t *)m->map + HEADER_BYTES);
+    const float *weights = (const float *)((const uint8_t *)m->file_map.data + HEADER_BYTES);
     if (map_weights(m, weights, separate, err) < 0) return -1;
     m->tokenizer = es_tokenizer_load_for(tokenizer_path, m->config.vocab_size, err);
     return m->tokenizer ? 0 : -1;

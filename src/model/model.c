@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "model/safetensors.h"
@@ -254,7 +253,7 @@ void es_model_free(es_model *m) {
     es_tokenizer_free(m->tokenizer);
     free(m->weights.layers);
     if (m->has_gguf) gguf_close(&m->gguf);
-    if (m->map) munmap(m->map, m->map_size);
+    es_file_map_close(&m->file_map);
     es_st_free(m->safetensors);
     free(m->owned);
     free(m->path);

@@ -93,8 +93,7 @@ struct es_model {
     /* the memory the tensors point into (at most one of these is used) */
     gguf_file gguf;         /* GGUF: open while the model lives */
     int has_gguf;
-    void *map;              /* llama2.c: the whole file, mmap'ed */
-    size_t map_size;
+    es_file_map file_map;   /* llama2.c: the whole file */
     struct es_safetensors *safetensors; /* safetensors folder: its mapped
                                    shards (model/safetensors.h) */
     float *owned;           /* memory owned by the model (rope_freqs computed

@@ -11,12 +11,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "tensor/tensor.h"
 #include "util/error.h"
+#include "util/file_map.h"
 
 /* Real headers are kilobytes (a 90B shard: ~100 KB); the reference
  * implementation refuses more than 100 MB. */
@@ -26,8 +26,7 @@
 
 typedef struct st_file {
     char *path;      /* malloc'ed */
-    void *map;       /* NULL for a caller's buffer */
-    size_t map_size;
+    es_file_map map; /* empty for a caller's buffer */
     cJSON *metadata; /* __metadata__ object, or NULL */
 } st_file;
 
@@ -63,7 +62,7 @@ void es_st_free(es_safetensors *st) {
     if (!st) return;
     for (int i = 0; i < st->n; i++) free(st->tensors[i].name);
     for (int i = 0; i < st->n_files; i++) {
-        if (st->files[i].map) munmap(st->files[i].map, st->files[i].map_size);
+        es_file_map_close(&st->files[i].map);
         cJSON_Delete(st->files[i].metadata);
         free(st->files[i].path);
     }
@@ -256,7 +255,7 @@ static int parse_header(const uint8_t *buf, size_t size, const char *path, es_st
 }
 
 /* Appends a parsed file to the set, refusing names it already holds. */
-static int add_parsed(es_safetensors *st, const char *path, void *map, size_t map_size,
+static int add_parsed(es_safetensors *st, const char *path, const es_file_map *map,
                       es_st_tensor *ts, int n, cJSON *meta, es_error *err) {
     for (int i = 0; i < n; i++) {
         const char *dup = NULL;
@@ -280,7 +279,7 @@ static int add_parsed(es_safetensors *st, const char *path, void *map, size_t ma
     }
     char *copy = strdup(path);
     if (!copy) return es_fail(err, "%s: out of memory", path);
-    files[st->n_files++] = (st_file){copy, map, map_size, meta};
+    files[st->n_files++] = (st_file){copy, map ? *map : (es_file_map){0}, meta};
     for (int i = 0; i < n; i++) {
         ts[i].file = copy;
         st->tensors[st->n++] = ts[i];
@@ -294,7 +293,7 @@ int es_st_add_buffer(es_safetensors *st, const void *buf, size_t size, const cha
     int n = 0;
     cJSON *meta = NULL;
     if (parse_header(buf, size, name, &ts, &n, &meta, err) < 0) return -1;
-    if (add_parsed(st, name, NULL, 0, ts, n, meta, err) < 0) {
+    if (add_parsed(st, name, NULL, ts, n, meta, err) < 0) {
         for (int i = 0; i < n; i++) free(ts[i].name);
         free(ts);
         cJSON_Delete(meta);
@@ -317,21 +316,23 @@ int es_st_add_file(es_safetensors *st, const char *path, es_error *err) {
         close(fd);
         return es_fail(err, "%s: %zu bytes, too short for the 8-byte header length", path, size);
     }
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    es_file_map fm;
+    int rc = es_file_map_open(&fm, fd, size, path, err);
     close(fd);
-    if (map == MAP_FAILED) return es_fail(err, "%s: cannot map: %s", path, strerror(errno));
+    if (rc < 0) return -1;
+    void *map = fm.data;
     es_st_tensor *ts = NULL;
     int n = 0;
     cJSON *meta = NULL;
     if (parse_header(map, size, path, &ts, &n, &meta, err) < 0) {
-        munmap(map, size);
+        es_file_map_close(&fm);
         return -1;
     }
-    if (add_parsed(st, path, map, size, ts, n, meta, err) < 0) {
+    if (add_parsed(st, path, &fm, ts, n, meta, err) < 0) {
         for (int i = 0; i < n; i++) free(ts[i].name);
         free(ts);
         cJSON_Delete(meta);
-        munmap(map, size);
+        es_file_map_close(&fm);
         return -1;
     }
     free(ts);
