@@ -746,6 +746,33 @@ static void test_matmul_entry_points(void) {
             CHECK(out[t] == es_dot_f32(q, keys + t * STRIDE + 8, N));
         }
     }
+    TEST("es_weighted_rows: every ISA and width vs double reference; columns independent") {
+        enum { ROWS = 37, STRIDE = 160 };
+        static const int widths[] = {1, 15, 16, 64, 80, 128, 150};
+        rng r = {10};
+        static float p[ROWS], values[ROWS * STRIDE], out[STRIDE], wide[STRIDE];
+        for (int t = 0; t < ROWS; t++) p[t] = rng_uniform(&r, 0, 1);
+        for (int i = 0; i < ROWS * STRIDE; i++) values[i] = rng_uniform(&r, -3, 3);
+        for (int k = 0; k < 3; k++)
+            for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+                int n = widths[wi];
+                es_weighted_rows_isa(all_isas[k], p, values + 4, STRIDE, ROWS, n, out);
+                for (int d = 0; d < n; d++) {
+                    double ref = 0, mag = 0;
+                    for (int t = 0; t < ROWS; t++) {
+                        ref += (double)p[t] * values[t * STRIDE + 4 + d];
+                        mag += fabs((double)p[t] * values[t * STRIDE + 4 + d]);
+                    }
+                    CHECKF(fabs(out[d] - ref) <= MATMUL_TOL * mag, "%s n %d d %d: %g, want %g",
+                           es_isa_name(all_isas[k]), n, d, out[d], ref);
+                }
+                /* an element's value does not depend on how many columns are asked for */
+                es_weighted_rows_isa(all_isas[k], p, values + 4, STRIDE, ROWS, 150, wide);
+                CHECK(memcmp(out, wide, (size_t)n * sizeof(float)) == 0 || n > 128);
+            }
+        es_weighted_rows(p, values, STRIDE, 0, 8, out); /* no rows: zeros */
+        CHECK(out[0] == 0.0f && out[7] == 0.0f);
+    }
 }
 
 /* ---- vector operations ------------------------------------------------ */

@@ -272,6 +272,22 @@ void es_dot_f32_rows(const float *a, const float *rows, size_t stride, int n_row
     }
 }
 
+void es_weighted_rows_isa(es_isa isa, const float *w, const float *rows, size_t stride,
+                          int n_rows, int n, float *out) {
+#ifdef ES_X86
+    if (es_isa_resolve(isa) == ES_ISA_AVX512) {
+        es_weighted_rows_avx512(w, rows, stride, n_rows, n, out);
+        return;
+    }
+#endif
+    es_weighted_rows_portable(w, rows, stride, n_rows, n, out);
+}
+
+void es_weighted_rows(const float *w, const float *rows, size_t stride, int n_rows, int n,
+                      float *out) {
+    es_weighted_rows_isa(ES_ISA_BEST, w, rows, stride, n_rows, n, out);
+}
+
 /* ---- vector operations ----------------------------------------------- */
 
 /* out may be x (the scale is known before anything is written). */

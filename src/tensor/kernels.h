@@ -28,6 +28,10 @@ float es_dot_f32(const float *a, const float *b, int n);
  * es_dot_f32(a, rows + t * stride, n). */
 void es_dot_f32_rows(const float *a, const float *rows, size_t stride, int n_rows, int n,
                      float *out);
+/* out[d] = sum_t w[t] * rows[t * stride + d]   for d < n: the attention's
+ * weighted sum of the cached values, summed over t in order for each d. */
+void es_weighted_rows(const float *w, const float *rows, size_t stride, int n_rows, int n,
+                      float *out);
 
 /* Added by the kernels module (internal, for the tests and benchmarks).
  * The matrix kernels come in several instruction sets, chosen at run time
@@ -62,5 +66,7 @@ const char *es_isa_name(es_isa isa); /* "avx512", "avx2", "portable", "best" */
 void es_matmul_isa(es_isa isa, const es_tensor *w, const float *x, int n_batch,
                    float *y, int n_threads);
 float es_dot_f32_isa(es_isa isa, const float *a, const float *b, int n);
+void es_weighted_rows_isa(es_isa isa, const float *w, const float *rows, size_t stride,
+                          int n_rows, int n, float *out);
 
 #endif

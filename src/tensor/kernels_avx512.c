@@ -497,3 +497,39 @@ es_rowdot_q8_fn *es_rowdot_q8_avx512(es_dtype type) {
 void es_quantize_q8_row_avx512(const float *x, int64_t n, uint8_t *dst) { es_quantize_q8_row(x, n, dst); }
 
 #endif
+
+#if defined(__x86_64__) || defined(__i386__)
+/* es_weighted_rows, 16 elements per vector: each out[d] is one chain of
+ * FMAs over t in order (so the value does not depend on n or on where d
+ * falls; the portable version rounds the products separately). */
+TARGET void es_weighted_rows_avx512(const float *w, const float *rows, size_t stride, int n_rows,
+                                    int n, float *out) {
+    int d = 0;
+    for (; d + 64 <= n; d += 64) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int t = 0; t < n_rows; t++) {
+            const float *r = rows + (size_t)t * stride + d;
+            __m512 wt = _mm512_set1_ps(w[t]);
+            a0 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(r), a0);
+            a1 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(r + 16), a1);
+            a2 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(r + 32), a2);
+            a3 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(r + 48), a3);
+        }
+        _mm512_storeu_ps(out + d, a0);
+        _mm512_storeu_ps(out + d + 16, a1);
+        _mm512_storeu_ps(out + d + 32, a2);
+        _mm512_storeu_ps(out + d + 48, a3);
+    }
+    for (; d + 16 <= n; d += 16) {
+        __m512 a = _mm512_setzero_ps();
+        for (int t = 0; t < n_rows; t++)
+            a = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_loadu_ps(rows + (size_t)t * stride + d), a);
+        _mm512_storeu_ps(out + d, a);
+    }
+    for (; d < n; d++) {
+        float a = 0.0f;
+        for (int t = 0; t < n_rows; t++) a = fmaf(w[t], rows[(size_t)t * stride + d], a);
+        out[d] = a;
+    }
+}
+#endif

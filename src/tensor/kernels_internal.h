@@ -138,4 +138,11 @@ static inline void es_k_unpack_scales(const uint8_t packed[12], uint64_t *sc, ui
         rowdot(type, w, x, xs, nb, n, out, os);                                              \
     }
 
+/* The attention's weighted sum of value rows (es_weighted_rows), per ISA
+ * (t in order for each element; AVX-512 fuses the multiply-adds). */
+void es_weighted_rows_portable(const float *w, const float *rows, size_t stride, int n_rows,
+                               int n, float *out);
+void es_weighted_rows_avx512(const float *w, const float *rows, size_t stride, int n_rows,
+                             int n, float *out);
+
 #endif

@@ -325,13 +325,7 @@ static void attend(es_context *ctx, int l, int h, int i, int pos0, float *score,
     else es_softmax(score, n_keys);
     /* weighted sum of the values */
     float *out = ctx->s.att + (size_t)i * q_dim + (size_t)h * hd;
-    memset(out, 0, (size_t)hd * sizeof *out);
-    const float *values = ctx->v_cache[l];
-    for (int t = 0; t < n_keys; t++) {
-        const float *v = values + (size_t)t * kv_dim + kv_off;
-        const float a = score[t];
-        for (int d = 0; d < hd; d++) out[d] += a * v[d];
-    }
+    es_weighted_rows(score, ctx->v_cache[l] + kv_off, kv_dim, n_keys, hd, out);
 }
 
 /* Attention with the probes on, for queries c0..c0+cn-1 of the batch (row0:
