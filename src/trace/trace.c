@@ -18,6 +18,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "trace/trace_grade.h"
 #include "util/error.h"
@@ -284,6 +285,21 @@ static int prepare_statements(es_trace *t, es_error *err) {
 
 /* -------------------------------------------------------- open, close -- */
 
+/* Switching to WAL needs a moment of exclusive access, and SQLite answers
+ * "locked" at once, without its busy handler, when two connections would
+ * otherwise wait for each other (two processes opening a new trace at the
+ * same instant): so retry for a while, as the busy timeout would. */
+static int set_wal(sqlite3 *db) {
+    int rc = SQLITE_BUSY;
+    for (int tries = 0; tries < BUSY_TIMEOUT_MS / 10 && (rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+         tries++) {
+        rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) usleep(10000 + (unsigned)(tries % 7) * 1000);
+    }
+    if (rc != SQLITE_OK) return rc;
+    return sqlite3_exec(db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", NULL, NULL, NULL);
+}
+
 es_trace *es_trace_open(const char *path, es_error *err) {
     if (!path || !path[0]) {
         es_fail(err, "trace: no database path");
@@ -306,9 +322,7 @@ es_trace *es_trace_open(const char *path, es_error *err) {
      * somebody else's database. */
     int state = es_trace_check_schema(t->db, path, err);
     int ok = state >= 0;
-    if (ok && (sqlite3_exec(t->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                                   " PRAGMA foreign_keys = ON;", NULL, NULL, NULL) != SQLITE_OK))
-        ok = fail_db(t, err, "cannot switch to WAL mode") == 0;
+    if (ok && set_wal(t->db) != SQLITE_OK) ok = fail_db(t, err, "cannot switch to WAL mode") == 0;
     if (ok && state == 0) ok = create_schema(t, err) == 0;
     if (ok) ok = es_trace_add_grade_tables(t->db, path, err) == 0;
     if (ok) ok = prepare_statements(t, err) == 0;
