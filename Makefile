@@ -70,10 +70,19 @@ demo: deps
 	./build/entroscope info $(DEMO_DIR)/tiny.gguf
 	./build/entroscope generate -m $(DEMO_DIR)/tiny.gguf -p "Once upon a time" -n 32 --seed 1
 	@echo
-	@# A trained model, when the shared data is beside the checkout.
-	@if [ -f $(SHARED)/models/stories260K/stories260K.gguf ]; then \
-	  echo "./build/entroscope generate -m $(SHARED)/models/stories260K/stories260K.gguf --temp 0 -n 200"; \
-	  ./build/entroscope generate -m $(SHARED)/models/stories260K/stories260K.gguf --temp 0 -n 200; echo; \
+	@# A trained model, when the shared data is beside the checkout: a story with
+	@# every token's statistics, then a small factual-vs-creative study, exported.
+	@set -e; m=$(SHARED)/models/stories260K/stories260K.gguf; if [ -f $$m ]; then \
+	  echo "./build/entroscope generate -m $$m --temp 0 -n 200"; \
+	  ./build/entroscope generate -m $$m --temp 0 -n 200; echo; \
+	  echo "./build/entroscope generate -m $$m -p 'Once upon a time' --temp 0 -n 12 --stats -q > /dev/null"; \
+	  ./build/entroscope generate -m $$m -p 'Once upon a time' --temp 0 -n 12 --stats -q > /dev/null; echo; \
+	  rm -f $(DEMO_DIR)/fc.db*; \
+	  echo "./build/entroscope run factual-creative -m $$m --limit 6 -n 48 -o $(DEMO_DIR)/fc.db"; \
+	  ./build/entroscope run factual-creative -m $$m --limit 6 -n 48 -o $(DEMO_DIR)/fc.db; \
+	  ./build/entroscope export $(DEMO_DIR)/fc.db --what tokens --format csv -o $(DEMO_DIR)/fc-tokens.csv; \
+	  ./build/entroscope export $(DEMO_DIR)/fc.db --what heads --format csv -o $(DEMO_DIR)/fc-heads.csv; \
+	  echo "wrote $(DEMO_DIR)/fc.db, $(DEMO_DIR)/fc-tokens.csv, $(DEMO_DIR)/fc-heads.csv"; \
 	fi
 
 # libFuzzer targets (tests/fuzz/README.md), run one after the other:
