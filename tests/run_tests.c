@@ -95,6 +95,8 @@ static void remove_tree(const char *dir) {
 #pragma weak suite_study
 #pragma weak suite_run
 #pragma weak suite_grade
+#pragma weak suite_report_figures
+#pragma weak suite_report
 
 typedef struct suite { const char *name; void (*run)(void); } suite;
 
@@ -106,7 +108,8 @@ static const suite suites[] = {
     {"probes", suite_probes},       {"trace", suite_trace},
     {"bench", suite_bench},         {"cli", suite_cli},
     {"study", suite_study},         {"grade", suite_grade},
-    {"run", suite_run},
+    {"run", suite_run},             {"report_figures", suite_report_figures},
+    {"report", suite_report},
 };
 
 int main(int argc, char **argv) {

@@ -56,5 +56,7 @@ void suite_bench(void);
 void suite_study(void);
 void suite_run(void);
 void suite_grade(void);
+void suite_report_figures(void);
+void suite_report(void);
 
 #endif
