@@ -413,6 +413,13 @@ es_grade_params es_grade_default_params(void);
  * GSM8K answers, the first-error token spans) and prints the metrics. */
 int es_grade(const char *db_path, const es_grade_params *p, es_error *err);
 
+/* --------------------------------------------------------------- report -- */
+/* Writes the report of the study runs in the trace databases as one
+ * self-contained HTML page (inline SVG), and, when data_dir is not NULL,
+ * every figure as a standalone SVG and every number behind it as CSV there. */
+int es_report(const char *const *db_paths, int n_dbs, const char *out_html, const char *data_dir,
+              es_error *err);
+
 /* ---------------------------------------------------------------- bench -- */
 
 /* How fast a model runs on this machine: prefill and decode tokens/s (the

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"run", cmd_run, "run a study (factual-creative, simpleqa, gsm8k) into a trace database"},
     {"merge", cmd_merge, "combine the shards of a study run into one trace database"},
     {"grade", cmd_grade, "grade a study trace (SimpleQA, GSM8K) and locate first errors"},
+    {"report", cmd_report, "write the statistics and figures of study runs as an HTML page"},
 };
 
 static void usage(FILE *out) {

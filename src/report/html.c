@@ -1,0 +1,207 @@
+/* The report page and its tables (see html.h). Numbers are printed with 4
+ * significant digits in the page and in full precision in the CSVs; a
+ * statistic that a group is too small for is written as "too small" with the
+ * group sizes, never as a number. */
+#include "report/html.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report/stats.h"
+#include "report/svg.h"
+#include "util/error.h"
+
+static char *run_title(const rd_run *run, const char *what) {
+    sbuf b = {0};
+    sbuf_printf(&b, "%s: %s (%s)", run->study ? run->study : "run", what, run->model_name ? run->model_name : "model");
+    return sbuf_take(&b);
+}
+
+static void cell_number(sbuf *b, double v) {
+    if (isfinite(v)) sbuf_printf(b, "<td>%.4g</td>", v);
+    else sbuf_puts(b, "<td>&#8212;</td>");
+}
+
+/* Per-item means of statistic s for the items of a group; returns the count. */
+static size_t group_values(const rd_run *run, const char *group, rf_stat s, double *out) {
+    size_t n = 0;
+    for (int it = 0; it < run->n_items; it++) {
+        if (!rf_item_in_group(&run->items[it], group)) continue;
+        double v = rf_item_mean(&run->items[it], s);
+        if (isfinite(v)) out[n++] = v;
+    }
+    return n;
+}
+
+static void compare_groups(sbuf *html, sbuf *csv, const double *a, size_t na, const double *b, size_t nb,
+                           const rf_options *o, rf_stat s) {
+    if (na < (size_t)o->min_items || nb < (size_t)o->min_items) {
+        sbuf_printf(html, "<td class=\"small\" colspan=\"4\">too small (n = %zu and %zu; at least %d each)</td>",
+                    na, nb, o->min_items);
+        sbuf_printf(csv, "%s,comparison,%zu,%zu,,,,,,\n", rf_stat_name(s), na, nb);
+        return;
+    }
+    rs_mann_whitney mw = rs_mann_whitney_u(a, na, b, nb);
+    double auc = rs_auroc(a, na, b, nb), lo, hi, d = rs_cohen_d(a, na, b, nb);
+    rs_bootstrap_ci2(a, na, b, nb, rs_auroc, o->bootstrap_b, o->seed, &lo, &hi);
+    sbuf_printf(html, "<td>%.4g (p = %.3g)</td><td>%.3f [%.3f, %.3f]</td>", mw.u, mw.p, auc, lo, hi);
+    cell_number(html, d);
+    sbuf_puts(html, "<td></td>");
+    sbuf_printf(csv, "%s,comparison,%zu,%zu,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", rf_stat_name(s), na, nb,
+                mw.u, mw.p, auc, lo, hi, d);
+}
+
+int rh_summary_table(const rd_run *run, int r, const rf_options *o, rf_parts *out, es_error *err) {
+    const char *groups[3];
+    int n_groups = rf_study_groups(run->study, groups);
+    size_t cap = run->n_items > 0 ? (size_t)run->n_items : 1;
+    double *va = malloc(cap * sizeof(double)), *vb = malloc(cap * sizeof(double));
+    sbuf html = {0}, csv = {0};
+    if (!va || !vb) html.failed = 1;
+    sbuf_puts(&csv, "statistic,group,n,mean,median,sd,,,,\nstatistic,comparison,n_a,n_b,u,p,auroc,auroc_lo,auroc_hi,cohen_d\n");
+    sbuf_puts(&html, "<table><tr><th>statistic (per item: mean over its tokens)</th><th>group</th><th>n</th>"
+                     "<th>mean</th><th>median</th></tr>\n");
+    for (rf_stat s = 0; va && vb && s < RF_N_STATS; s++) {
+        for (int g = 0; g < n_groups; g++) {
+            size_t n = group_values(run, groups[g], s, va);
+            rs_summary sm = rs_summarise(va, n);
+            sbuf_printf(&html, "<tr><td>%s</td><td>", rf_stat_label(s));
+            sbuf_escape(&html, groups[g] ? groups[g] : "all items");
+            sbuf_printf(&html, "</td><td>%zu</td>", n);
+            if (n == 0) sbuf_puts(&html, "<td class=\"small\" colspan=\"2\">too small (no items)</td>");
+            else cell_number(&html, sm.mean), cell_number(&html, sm.median);
+            sbuf_puts(&html, "</tr>\n");
+            sbuf_printf(&csv, "%s,%s,%zu,%.17g,%.17g,%.17g,,,,\n", rf_stat_name(s), groups[g] ? groups[g] : "all",
+                        n, sm.mean, sm.median, sm.sd);
+        }
+    }
+    sbuf_puts(&html, "</table>\n");
+    if (n_groups >= 2) {
+        sbuf_printf(&html, "<table><tr><th>statistic</th><th>Mann-Whitney U (%s vs %s)</th>"
+                           "<th>AUROC [95%% bootstrap CI]</th><th>Cohen's d</th><th></th></tr>\n", groups[0], groups[1]);
+        for (rf_stat s = 0; va && vb && s < RF_N_STATS; s++) {
+            size_t na = group_values(run, groups[0], s, va), nb = group_values(run, groups[1], s, vb);
+            sbuf_printf(&html, "<tr><td>%s</td>", rf_stat_label(s));
+            compare_groups(&html, &csv, va, na, vb, nb, o, s);
+            sbuf_puts(&html, "</tr>\n");
+        }
+        sbuf_puts(&html, "</table>\n");
+    }
+    free(va), free(vb);
+    char name[128];
+    snprintf(name, sizeof name, "r%d-%s-summary", r, run->study ? run->study : "run");
+    int rc = rf_parts_add(out, RF_TABLE, name, run_title(run, "summary"), sbuf_take(&html), sbuf_take(&csv), NULL, err);
+    if (rc == 0) out->items[out->n - 1].run = r;
+    return rc;
+}
+
+int rh_runs_table(const report_data *d, rf_parts *out, es_error *err) {
+    sbuf html = {0}, csv = {0};
+    sbuf_puts(&csv, "run,database,study,model,items,sqa_correct,sqa_incorrect,sqa_not_attempted,"
+                    "sqa_acc_given_attempted,sqa_f1,gsm_strict_acc,gsm_flexible_acc\n");
+    sbuf_puts(&html, "<table><tr><th>run</th><th>database</th><th>study</th><th>model</th><th>items</th>"
+                     "<th>SimpleQA correct</th><th>incorrect</th><th>not attempted</th><th>acc. given attempted</th>"
+                     "<th>F1</th><th>GSM8K strict acc.</th><th>flexible acc.</th></tr>\n");
+    for (int r = 0; r < d->n_runs; r++) {
+        const rd_run *run = &d->runs[r];
+        double m[7] = {run->sqa_correct, run->sqa_incorrect, run->sqa_not_attempted, run->sqa_acc_given_attempted,
+                       run->sqa_f1, run->gsm_strict_acc, run->gsm_flexible_acc};
+        const char *text[3] = {run->db_path, run->study, run->model_name};
+        sbuf_printf(&html, "<tr><td>%d</td>", r);
+        for (int k = 0; k < 3; k++) {
+            sbuf_puts(&html, "<td>");
+            sbuf_escape(&html, text[k] ? text[k] : "?");
+            sbuf_puts(&html, "</td>");
+        }
+        sbuf_printf(&html, "<td>%d</td>", run->n_items);
+        sbuf_printf(&csv, "%d,\"%s\",%s,\"%s\",%d", r, run->db_path ? run->db_path : "", run->study ? run->study : "",
+                    run->model_name ? run->model_name : "", run->n_items);
+        for (int k = 0; k < 7; k++) {
+            cell_number(&html, m[k]);
+            sbuf_printf(&csv, ",%.17g", m[k]);
+        }
+        sbuf_puts(&html, "</tr>\n");
+        sbuf_puts(&csv, "\n");
+    }
+    sbuf_puts(&html, "</table>\n");
+    sbuf title = {0};
+    sbuf_puts(&title, "runs, models and accuracy");
+    return rf_parts_add(out, RF_TABLE, "runs", sbuf_take(&title), sbuf_take(&html), sbuf_take(&csv), NULL, err);
+}
+
+/* ------------------------------------------------------------- page -- */
+
+static const char *const page_css =
+    "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1800px}"
+    "h1{font-size:26px}h2{font-size:21px;border-bottom:1px solid #bbb;margin-top:36px}h3{font-size:17px}"
+    "table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}"
+    "td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}th{background:#f0f0f0}"
+    "td.small{color:#a33;font-style:italic}.runs{display:flex;flex-wrap:wrap;gap:24px}"
+    ".run{flex:1 1 840px;min-width:0}figure{margin:12px 0}figcaption{font-size:13px;color:#444;max-width:820px}"
+    "svg{max-width:100%;height:auto}pre{white-space:pre-wrap;word-break:break-all;font-size:12px;background:#f6f6f6;padding:6px}";
+
+static void put_part(sbuf *b, const rf_part *p) {
+    sbuf_printf(b, "<figure id=\"%s\">\n", p->name);
+    if (p->kind == RF_TABLE) {
+        sbuf_puts(b, "<h3>");
+        sbuf_escape(b, p->title);
+        sbuf_puts(b, "</h3>\n");
+    }
+    /* the SVG starts with its XML-free <svg> element, so it can be inlined as is */
+    sbuf_puts(b, p->body);
+    if (p->note) {
+        sbuf_puts(b, "<figcaption>");
+        sbuf_escape(b, p->note);
+        sbuf_puts(b, "</figcaption>\n");
+    }
+    sbuf_puts(b, "</figure>\n");
+}
+
+static void put_run(sbuf *b, const report_data *d, int r, const rf_parts *parts) {
+    const rd_run *run = &d->runs[r];
+    sbuf_puts(b, "<section class=\"run\"><h3>");
+    sbuf_escape(b, run->model_name ? run->model_name : "model");
+    sbuf_puts(b, "</h3>\n<p>database: ");
+    sbuf_escape(b, run->db_path ? run->db_path : "?");
+    sbuf_puts(b, "<br>model file: ");
+    sbuf_escape(b, run->model_path ? run->model_path : "?");
+    sbuf_puts(b, "<br>run at: ");
+    sbuf_escape(b, run->created ? run->created : "?");
+    sbuf_puts(b, ", entroscope ");
+    sbuf_escape(b, run->version ? run->version : "?");
+    sbuf_printf(b, "<br>%d layers &#215; %d heads, %d items</p>\n<pre>", run->n_layers, run->n_heads, run->n_items);
+    sbuf_escape(b, run->settings_json ? run->settings_json : "");
+    sbuf_puts(b, "</pre>\n");
+    for (int i = 0; i < parts->n; i++)
+        if (parts->items[i].run == r) put_part(b, &parts->items[i]);
+    sbuf_puts(b, "</section>\n");
+}
+
+char *rh_page(const report_data *d, const rf_parts *parts, const rf_options *o, es_error *err) {
+    sbuf b = {0};
+    sbuf_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                    "<title>entroscope report</title><style>%s</style></head><body>\n"
+                    "<h1>entroscope report</h1>\n<p>entroscope %s. Bands and intervals: 95%% percentile bootstrap "
+                    "(%d resamples). A group with fewer than %d items is reported as too small.</p>\n",
+                page_css, ENTROSCOPE_VERSION, o->bootstrap_b, o->min_items);
+    for (int i = 0; i < parts->n; i++)
+        if (parts->items[i].run < 0) put_part(&b, &parts->items[i]);
+    /* one section per study, its runs (models) side by side */
+    for (int r = 0; r < d->n_runs; r++) {
+        const char *study = d->runs[r].study ? d->runs[r].study : "";
+        int seen = 0;
+        for (int q = 0; q < r; q++) seen |= strcmp(d->runs[q].study ? d->runs[q].study : "", study) == 0;
+        if (seen) continue;
+        sbuf_puts(&b, "<h2>study: ");
+        sbuf_escape(&b, study);
+        sbuf_puts(&b, "</h2>\n<div class=\"runs\">\n");
+        for (int q = r; q < d->n_runs; q++)
+            if (strcmp(d->runs[q].study ? d->runs[q].study : "", study) == 0) put_run(&b, d, q, parts);
+        sbuf_puts(&b, "</div>\n");
+    }
+    sbuf_puts(&b, "</body></html>\n");
+    char *page = sbuf_take(&b);
+    if (!page) es_fail(err, "report: out of memory");
+    return page;
+}
