@@ -82,7 +82,8 @@ demo: deps
 	  ./build/entroscope run factual-creative -m $$m --limit 6 -n 48 -o $(DEMO_DIR)/fc.db; \
 	  ./build/entroscope export $(DEMO_DIR)/fc.db --what tokens --format csv -o $(DEMO_DIR)/fc-tokens.csv; \
 	  ./build/entroscope export $(DEMO_DIR)/fc.db --what heads --format csv -o $(DEMO_DIR)/fc-heads.csv; \
-	  echo "wrote $(DEMO_DIR)/fc.db, $(DEMO_DIR)/fc-tokens.csv, $(DEMO_DIR)/fc-heads.csv"; \
+	  ./build/entroscope report $(DEMO_DIR)/fc.db -o $(DEMO_DIR)/report.html --data-dir $(DEMO_DIR)/report-data -q; \
+	  echo "wrote $(DEMO_DIR)/fc.db, $(DEMO_DIR)/fc-tokens.csv, $(DEMO_DIR)/fc-heads.csv, $(DEMO_DIR)/report.html"; \
 	fi
 
 # libFuzzer targets (tests/fuzz/README.md), run one after the other:
