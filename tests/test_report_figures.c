@@ -314,6 +314,17 @@ static void test_gsm8k_moments(void) {
         CHECK(line && sscanf(line, "%d,%lf", &n, &mean) == 2);
         CHECK_INT(n, 9);
         CHECK_NEAR(mean, correct / 9, 1e-12);
+        /* the first-error tokens against the others: AUROC by counting pairs */
+        double fe_v[3] = {fake_value(0, 2, 0, 0), fake_value(1, 0, 0, 0), fake_value(2, 6, 0, 0)}, other_v[18];
+        int no = 0;
+        for (int k = 0; k < 8; k++) if (k != 2) other_v[no++] = fake_value(0, k, 0, 0);
+        for (int k = 1; k < 6; k++) other_v[no++] = fake_value(1, k, 0, 0);
+        for (int k = 0; k < 6; k++) other_v[no++] = fake_value(2, k, 0, 0);
+        double auc = NAN, p = NAN;
+        line = t ? csv_line(t->csv, "attn_entropy", "other tokens of wrong answers") : NULL;
+        CHECK(line && sscanf(line, "%*d,%*f,%*f,%*f,%*f,%lf,%lf", &auc, &p) == 2);
+        CHECK_NEAR(auc, pair_auroc(fe_v, 3, other_v, 18), 1e-12);
+        CHECK(p > 0 && p <= 1);
         const rf_part *e = find_part(&parts, "r3-gsm8k-event-attn_entropy");
         CHECK(e && xml_well_formed(e->body) && strstr(e->body, "first error"));
         /* offset -2: rows 0 of item 0 and 4 of item 2 */

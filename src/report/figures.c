@@ -431,9 +431,11 @@ static int error_moments_table(const rd_run *run, int r, const rf_options *o, rf
     static const char *const cat_names[N_TOK] = {"first-error tokens", "other tokens of wrong answers",
                                                  "tokens of correct answers"};
     sbuf html = {0}, csv = {0};
-    sbuf_puts(&csv, "statistic,category,n,mean,median,ci_lo,ci_hi\n");
+    sbuf_puts(&csv, "statistic,category,n,mean,median,ci_lo,ci_hi,auroc_first_error_vs_these,"
+                    "mann_whitney_p\n");
     sbuf_puts(&html, "<table><tr><th>statistic</th><th>tokens</th><th>n</th><th>mean [95% CI]</th>"
-                     "<th>median</th></tr>\n");
+                     "<th>median</th><th>AUROC, first-error tokens vs these</th>"
+                     "<th>Mann-Whitney p</th></tr>\n");
     for (rf_stat s = 0; s < RF_N_STATS; s++) {
         dvec cats[N_TOK] = {{0}};
         int oom = 0;
@@ -451,19 +453,29 @@ static int error_moments_table(const rd_run *run, int r, const rf_options *o, rf
         }
         for (int c = 0; c < N_TOK; c++) {
             rs_summary sm = rs_summarise(cats[c].v, cats[c].n);
-            double lo = NAN, hi = NAN;
+            double lo = NAN, hi = NAN, auroc = NAN, p = NAN;
+            const dvec *fe = &cats[TOK_FIRST_ERROR];
+            int compare = c != TOK_FIRST_ERROR && fe->n >= (size_t)o->min_items &&
+                          cats[c].n >= (size_t)o->min_items;
+            if (compare) {
+                auroc = rs_auroc(fe->v, fe->n, cats[c].v, cats[c].n);
+                p = rs_mann_whitney_u(fe->v, fe->n, cats[c].v, cats[c].n).p;
+            }
             sbuf_printf(&html, "<tr><td>%s</td><td>%s</td><td>%zu</td>", rf_stat_label(s), cat_names[c], cats[c].n);
             if (cats[c].n < (size_t)o->min_items) {
-                sbuf_printf(&html, "<td class=\"small\" colspan=\"2\">too small (n = %zu &lt; %d)</td></tr>\n",
+                sbuf_printf(&html, "<td class=\"small\" colspan=\"2\">too small (n = %zu &lt; %d)</td>",
                             cats[c].n, o->min_items);
             } else {
                 rs_bootstrap_ci(cats[c].v, cats[c].n, rs_mean, o->bootstrap_b, o->seed + (uint64_t)c, &lo, &hi);
-                sbuf_printf(&html, "<td>%.4g [%.4g, %.4g]</td><td>%.4g</td></tr>\n", sm.mean, lo, hi, sm.median);
+                sbuf_printf(&html, "<td>%.4g [%.4g, %.4g]</td><td>%.4g</td>", sm.mean, lo, hi, sm.median);
             }
-            sbuf_printf(&csv, "%s,%s,%zu,%.17g,%.17g,%.17g,%.17g\n", rf_stat_name(s), cat_names[c], cats[c].n,
-                        sm.mean, sm.median, lo, hi);
-            free(cats[c].v);
+            if (compare) sbuf_printf(&html, "<td>%.3f</td><td>%.3g</td></tr>\n", auroc, p);
+            else if (c == TOK_FIRST_ERROR) sbuf_puts(&html, "<td></td><td></td></tr>\n");
+            else sbuf_puts(&html, "<td class=\"small\" colspan=\"2\">too small to compare</td></tr>\n");
+            sbuf_printf(&csv, "%s,%s,%zu,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", rf_stat_name(s), cat_names[c],
+                        cats[c].n, sm.mean, sm.median, lo, hi, auroc, p);
         }
+        for (int c = 0; c < N_TOK; c++) free(cats[c].v);
         if (oom) html.failed = 1;
     }
     sbuf_puts(&html, "</table>\n");
