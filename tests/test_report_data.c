@@ -13,6 +13,7 @@
 #include "cli_run.h"
 #include "entroscope.h"
 #include "report/data.h"
+#include "sql_util.h"
 #include "test.h"
 
 void report_data_tests(void);
@@ -333,25 +334,13 @@ static const char *QA_CSV =
     "\"{'topic': 'Art', 'answer_type': 'Person'}\",Who painted the mural?,Pablo Picasso\n"
     "\"{'topic': 'History', 'answer_type': 'Date'}\",In which year did the war end?,1945\n";
 
-static long long sql_value(const char *path, const char *sql) {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    long long v = -999;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
 static void check_real_run(const report_data *d, const char *db) {
     CHECK_INT(d->n_runs, 1);
     if (d->n_runs != 1) return;
     const rd_run *r = &d->runs[0];
     CHECK_STR(r->study, "simpleqa");
     CHECK(r->n_layers == 5 && r->n_heads == 8 && r->n_items == 3);
-    CHECK_INT(r->n_items, sql_value(db, "SELECT count(*) FROM items"));
+    CHECK_INT(r->n_items, sql_int(db, "SELECT count(*) FROM items"));
     int n_correct = 0;
     for (int i = 0; i < r->n_items; i++) {
         const rd_item *it = &r->items[i];
@@ -360,7 +349,7 @@ static void check_real_run(const report_data *d, const char *db) {
         n_correct += it->group && !strcmp(it->group, "CORRECT");
         char sql[128];
         snprintf(sql, sizeof sql, "SELECT n_generated FROM items WHERE id = %lld", (long long)it->id);
-        CHECK_INT(it->n_rows, sql_value(db, sql));
+        CHECK_INT(it->n_rows, sql_int(db, sql));
         for (int k = 0; k < it->n_rows; k++) {
             const rd_row *row = &it->rows[k];
             CHECK(row->step == k && row->heads && isfinite(row->logit_entropy));
@@ -371,7 +360,7 @@ static void check_real_run(const report_data *d, const char *db) {
             CHECK_NEAR(row->attn_entropy, sum / 40, 1e-5);
         }
     }
-    long long graded = sql_value(db, "SELECT count(*) FROM grades WHERE grader = 'offline'");
+    long long graded = sql_int(db, "SELECT count(*) FROM grades WHERE grader = 'offline'");
     CHECK_INT(graded, 3);
     CHECK_NEAR(r->sqa_correct, n_correct / 3.0, 1e-12);
     CHECK_NEAR(r->sqa_correct + r->sqa_incorrect + r->sqa_not_attempted, 1.0, 1e-12);
