@@ -172,7 +172,62 @@ typedef struct es_sampler_params {
     float top_p;       /* 1: off */
     float min_p;       /* 0: off; keeps tokens with p >= min_p * p_max */
     uint64_t seed;
+    /* Not NULL: es_generate samples with the Entropix-style adaptive sampler
+     * below (seeded from seed) and ignores the four values above. */
+    const struct es_entropix_params *entropix;
 } es_sampler_params;
+
+/* The Entropix-style adaptive sampler: each token's sampling is chosen from
+ * the logit entropy H (nats) and varentropy V (nats^2) of its distribution
+ * and the attention statistics of the same pass (es_attn_probe; taken as 0
+ * with probes off). Branches, checked in this order:
+ *   argmax   H < argmax_entropy and V < argmax_varentropy
+ *   insert   H > insert_entropy and V < insert_varentropy: the clarifying
+ *            text is inserted as tokens (unless the previous tokens were
+ *            one; then a sample at a raised temperature)
+ *   explore  H < explore_entropy and V > explore_varentropy: temperature
+ *            and top-k raised by interaction strength and disagreement
+ *   resample H > resample_entropy and V > resample_varentropy: temperature
+ *            and top-p moved by attention varentropy and entropy
+ *   adaptive otherwise: adaptive_samples candidates drawn with settings
+ *            moved by all the statistics, the best by log-probability plus
+ *            the confidence terms wins.
+ * Every field is a key of the JSON config file (README, "Entropix sampler").
+ * Coefficients multiplying an attention statistic take its units: nats for
+ * attention entropy, nats^2 for varentropy; agreement and interaction have
+ * none. */
+typedef struct es_entropix_params {
+    float temperature, top_p, min_p; /* base sampling values */
+    int top_k;
+    float argmax_entropy, argmax_varentropy;     /* nats, nats^2 */
+    float insert_entropy, insert_varentropy;     /* nats, nats^2 */
+    float explore_entropy, explore_varentropy;   /* nats, nats^2 */
+    float resample_entropy, resample_varentropy; /* nats, nats^2 */
+    char clarifying[64];             /* the inserted text (tokenised by the model) */
+    float insert_temp_base, insert_temp_attn_entropy, insert_temp_max;
+    float explore_temp_base, explore_temp_interaction, explore_temp_max;
+    float explore_top_k_disagreement; /* top_k * (1 + this * (1 - agreement)) */
+    int explore_top_k_min;
+    float resample_temp_base, resample_temp_attn_varentropy, resample_temp_max;
+    float resample_top_p_attn_entropy, resample_top_p_min;
+    int adaptive_samples;
+    float adaptive_temp_logit, adaptive_temp_attn, adaptive_temp_agreement;
+    float adaptive_top_p_attn_varentropy, adaptive_top_k_interaction,
+          adaptive_top_k_agreement, adaptive_min_p_logit;
+    /* confidence = sum of weight * term, terms: -H, -V, -attn H, -attn V,
+     * agreement, interaction */
+    float conf_logit_entropy, conf_logit_varentropy, conf_attn_entropy,
+          conf_attn_varentropy, conf_agreement, conf_interaction;
+} es_entropix_params;
+
+es_entropix_params es_entropix_default_params(void);
+/* Reads a JSON object of field names and numbers ("clarifying": a string)
+ * over the defaults. Unknown keys and out-of-range values fail. */
+int es_entropix_load_config(const char *path, es_entropix_params *p, es_error *err);
+/* The settings as a JSON object (the config file's keys), malloc'ed; NULL
+ * when out of memory. A run records it, so that runs with other settings
+ * are not resumed or merged together. */
+char *es_entropix_params_json(const es_entropix_params *p);
 
 es_sampler_params es_sampler_default_params(void);
 es_sampler *es_sampler_new(const es_sampler_params *params, int vocab_size);
@@ -270,6 +325,10 @@ typedef struct es_trace_token {
     double logit_varentropy;  /* nats^2; NAN when not measured */
     double token_logprob;     /* ln p(token_id) at temperature 1; NAN when not measured */
     const es_attn_probe *attn; /* NULL when probes were off */
+    const char *sampler_branch; /* entropix: the branch that chose the token, "argmax",
+                                   "insert" (sampled: an insertion just ended),
+                                   "explore", "resample", "adaptive", or "inserted"
+                                   (a token of the clarifying text); NULL otherwise */
 } es_trace_token;
 
 /* An item being recorded, held in memory until es_trace_item_commit. */

@@ -58,5 +58,6 @@ void suite_run(void);
 void suite_grade(void);
 void suite_report_figures(void);
 void suite_report(void);
+void suite_entropix(void);
 
 #endif

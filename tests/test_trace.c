@@ -126,7 +126,7 @@ static int64_t fx_commit(es_trace *t, int64_t run_id, const char *key, es_error 
         fx_make_probe(&p, r);
         es_trace_token tok = {FX[r].step, FX[r].pos, FX[r].token_id, FX[r].text, FX[r].text_len,
                               FX[r].logit_entropy, FX[r].logit_varentropy, FX[r].token_logprob,
-                              FX[r].probes ? &p.probe : NULL};
+                              FX[r].probes ? &p.probe : NULL, NULL};
         CHECK_INT(es_trace_item_add(item, &tok), 0);
     }
     int64_t id = es_trace_item_commit(t, item, "out", "length", "{\"correct\": true}", err);
@@ -600,7 +600,7 @@ static void bad_files(void) {
         float v[12] = {0};
         es_attn_probe wrong = {.pos = 0, .n_layers = 3, .n_heads = 2, .entropy = v, .varentropy = v,
                                .agreement = v, .interaction = v};
-        es_trace_token tok = {0, 0, 5, "x", 1, 0, 0, 0, NULL};
+        es_trace_token tok = {0, 0, 5, "x", 1, 0, 0, 0, NULL, NULL};
         CHECK_INT(es_trace_item_add(item, &tok), 0);
         tok.attn = &wrong;
         CHECK_INT(es_trace_item_add(item, &tok), 0);
@@ -610,10 +610,10 @@ static void bad_files(void) {
         item = es_trace_item_new(run, "c", "p");
         CHECK_INT(es_trace_item_commit(t, item, "o", "eog", "[1, 2]", &err), -1);
         CHECKF(strstr(err.msg, "item labels are not a JSON object"), "%s", err.msg);
-        tok = (es_trace_token){0, 0, 5, NULL, 3, 0, 0, 0, NULL};
+        tok = (es_trace_token){0, 0, 5, NULL, 3, 0, 0, 0, NULL, NULL};
         CHECK_INT(es_trace_item_add(item, &tok), -1);
         wrong.n_layers = 0;
-        tok = (es_trace_token){0, 0, 5, "", 0, 0, 0, 0, &wrong};
+        tok = (es_trace_token){0, 0, 5, "", 0, 0, 0, 0, &wrong, NULL};
         CHECK_INT(es_trace_item_add(item, &tok), -1);
         CHECK_INT(es_trace_item_add(NULL, &tok), -1);
         es_trace_item_free(item);
@@ -651,7 +651,7 @@ static void committer(const char *db, int64_t run_id, int n_items, int ready_fd)
     for (int n = 0; n < n_items; n++) {
         es_trace_item *item = es_trace_item_new(run_id, NULL, "kill");
         for (int r = 0, rows = 20 + n % 50; r < rows; r++) {
-            es_trace_token tok = {r < 5 ? -1 : r - 5, r, r, "tok", 3, 0.5, 0.25, -1, &probe};
+            es_trace_token tok = {r < 5 ? -1 : r - 5, r, r, "tok", 3, 0.5, 0.25, -1, &probe, NULL};
             if (es_trace_item_add(item, &tok) < 0) _exit(4);
         }
         if (es_trace_item_commit(t, item, "out", "length", NULL, NULL) < 0) _exit(5);

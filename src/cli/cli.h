@@ -28,6 +28,11 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_parse_int(const char *option, const char *text, long min, long max, int *out);
 int cli_parse_u64(const char *option, const char *text, uint64_t *out);
 int cli_parse_float(const char *option, const char *text, double min, double max, float *out);
+/* --sampler NAME (greedy, default or entropix; NULL: default) and
+ * --entropix-config FILE into sampling; entropix holds the entropix
+ * settings that sampling then points to. Errors name the command. */
+int cli_choose_sampler(const char *command, const char *name, const char *config,
+                       es_sampler_params *sampling, es_entropix_params *entropix);
 /* Reads a whole file into a malloc'ed buffer, exactly its bytes. */
 int cli_read_file(const char *path, char **data, size_t *size);
 

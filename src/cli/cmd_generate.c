@@ -13,6 +13,8 @@ typedef struct generate_opts {
     const char *model, *tokenizer, *prompt, *prompt_file, *system, *trace;
     int n_predict, n_threads, n_ctx, special, quiet, chat, stats, bits, no_probes;
     es_sampler_params sampling;
+    const char *sampler, *entropix_config; /* --sampler NAME (NULL: default) */
+    es_entropix_params entropix;
 } generate_opts;
 
 static void help(FILE *out) {
@@ -34,13 +36,19 @@ static void help(FILE *out) {
         "      --top-p P         nucleus sampling mass (default 0.9; 1: off)\n"
         "      --min-p P         drop tokens below P times the top probability (default 0: off)\n"
         "      --seed S          random seed (default: from the clock, printed in the summary)\n"
+        "      --sampler NAME    default (the settings above), greedy (--temp 0) or entropix:\n"
+        "                        each token's sampling chosen from its logit entropy and\n"
+        "                        varentropy and the attention statistics (README, \"Entropix\n"
+        "                        sampler\"); --temp, --top-k, --top-p and --min-p do not apply\n"
+        "      --entropix-config FILE  thresholds and coefficients (JSON) over the defaults\n"
         "  -t, --threads N       threads (default: all cores)\n"
         "  -c, --ctx-size N      context length (default: the model's; the cache grows as used)\n"
         "      --special         recognise special tokens such as <|eot_id|> in the prompt\n"
         "      --trace DB        record the generation (prompt, output, every token's statistics,\n"
         "                        every head's) in the SQLite database DB (created if absent)\n"
         "      --stats           print a table of each generated token's statistics on stderr:\n"
-        "                        logit entropy and varentropy, mean attention entropy and varentropy\n"
+        "                        logit entropy and varentropy, mean attention entropy and varentropy;\n"
+        "                        with --sampler entropix also the branch, inserted tokens marked\n"
         "      --bits            --stats in bits (varentropy in bits^2) instead of nats\n"
         "      --no-probes       do not measure attention (the logit statistics are still taken)\n"
         "  -q, --quiet           no summary line on stderr\n"
@@ -59,6 +67,7 @@ static int parse(int argc, char **argv, generate_opts *o) {
         {"chat", no_argument, 0, 'C'},          {"system", required_argument, 0, 'Y'},
         {"trace", required_argument, 0, 'R'},   {"stats", no_argument, 0, 'G'},
         {"bits", no_argument, 0, 'B'},          {"no-probes", no_argument, 0, 'N'},
+        {"sampler", required_argument, 0, 'k'}, {"entropix-config", required_argument, 0, 'e'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     int opt, seeded = 0;
@@ -87,6 +96,8 @@ static int parse(int argc, char **argv, generate_opts *o) {
         case 'G': o->stats = 1; break;
         case 'B': o->bits = 1; break;
         case 'N': o->no_probes = 1; break;
+        case 'k': o->sampler = optarg; break;
+        case 'e': o->entropix_config = optarg; break;
         case 'h': help(stdout); return 1;
         case ':': cli_error("generate: option %s needs a value", argv[optind - 1]); return -1;
         default: cli_error("generate: unknown option '%s' (see entroscope generate --help)", argv[optind - 1]); return -1;
@@ -115,7 +126,7 @@ static int parse(int argc, char **argv, generate_opts *o) {
         return -1;
     }
     if (!seeded) o->sampling.seed = (uint64_t)time(NULL);
-    return 0;
+    return cli_choose_sampler("generate", o->sampler, o->entropix_config, &o->sampling, &o->entropix);
 }
 
 /* The prompt's tokens: BOS, then the text (none: BOS alone, as llama2.c),
@@ -151,9 +162,11 @@ static int tokenize_prompt(const generate_opts *o, const es_tokenizer *tok, int3
 /* One row of the --stats table (the header before step 0). */
 static void print_stats_row(const generate_opts *o, const es_trace_token *row) {
     const double to_bits = o->bits ? 1 / log(2.0) : 1;
+    int branches = o->sampling.entropix != NULL;
     if (row->step == 0)
-        fprintf(stderr, "%5s %6s  %-16s %9s %9s %9s %9s   (%s)\n", "step", "id", "token", "logit_H",
-                "logit_V", "attn_H", "attn_V", o->bits ? "bits, bits^2" : "nats, nats^2");
+        fprintf(stderr, "%5s %6s  %-16s %9s %9s %9s %9s%s   (%s)\n", "step", "id", "token", "logit_H",
+                "logit_V", "attn_H", "attn_V", branches ? "  branch" : "",
+                o->bits ? "bits, bits^2" : "nats, nats^2");
     char shown[17];
     size_t k = 0;
     for (size_t i = 0; i < row->text_len && k < 16; i++)
@@ -162,10 +175,15 @@ static void print_stats_row(const generate_opts *o, const es_trace_token *row) {
     fprintf(stderr, "%5d %6d  %-16s %9.4f %9.4f", row->step, (int)row->token_id, shown,
             row->logit_entropy * to_bits, row->logit_varentropy * to_bits * to_bits);
     if (row->attn)
-        fprintf(stderr, " %9.4f %9.4f\n", row->attn->entropy_mean * to_bits,
+        fprintf(stderr, " %9.4f %9.4f", row->attn->entropy_mean * to_bits,
                 row->attn->varentropy_mean * to_bits * to_bits);
     else
-        fprintf(stderr, " %9s %9s\n", "-", "-");
+        fprintf(stderr, " %9s %9s", "-", "-");
+    /* the clarifying text's tokens were put there, not sampled: marked */
+    if (branches && row->sampler_branch)
+        fprintf(stderr, "  %s%s", row->sampler_branch,
+                strcmp(row->sampler_branch, "inserted") == 0 ? "  <-- inserted" : "");
+    fputc('\n', stderr);
 }
 
 /* Each generated token as it comes: its text on stdout and, with --stats,
@@ -183,11 +201,11 @@ static void settings_json(const generate_opts *o, const es_context *ctx, char *b
     snprintf(buf, size,
              "{\"temperature\": %.9g, \"top_k\": %d, \"top_p\": %.9g, \"min_p\": %.9g, "
              "\"seed\": %llu, \"n_predict\": %d, \"n_ctx\": %d, \"threads\": %d, "
-             "\"probes\": %s, \"chat\": %s, \"special\": %s}",
+             "\"probes\": %s, \"chat\": %s, \"special\": %s, \"sampler\": \"%s\"}",
              o->sampling.temperature, o->sampling.top_k, o->sampling.top_p, o->sampling.min_p,
              (unsigned long long)o->sampling.seed, o->n_predict, es_context_size(ctx),
              o->n_threads, o->no_probes ? "false" : "true", o->chat ? "true" : "false",
-             o->special ? "true" : "false");
+             o->special ? "true" : "false", o->sampler ? o->sampler : "default");
 }
 
 /* Opens the trace and its run, and the item of this generation. */
@@ -234,7 +252,8 @@ static void print_summary(const generate_opts *o, size_t n_prompt, const es_gene
 static int run_generation(const generate_opts *o, es_model *model, const int32_t *prompt,
                           size_t n_prompt, const char *prompt_text) {
     es_error err;
-    int probes = !o->no_probes && (o->trace || o->stats);
+    /* the entropix sampler reads the attention statistics of every pass */
+    int probes = !o->no_probes && (o->trace || o->stats || o->sampling.entropix);
     es_context_params cp = {.n_ctx = o->n_ctx, .n_threads = o->n_threads, .probes = probes};
     es_context *ctx = es_context_new(model, &cp, &err);
     if (!ctx) {

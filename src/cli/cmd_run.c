@@ -19,6 +19,8 @@ typedef struct run_opts {
     int shots_given;
     char names[8][128];   /* categories taken from file names */
     char shipped[2][4096]; /* the shipped prompt files, when found */
+    const char *sampler, *entropix_config; /* --sampler NAME (NULL: default) */
+    es_entropix_params entropix;
 } run_opts;
 
 /* Set by the SIGINT handler: the one piece of global state a signal needs. */
@@ -61,6 +63,9 @@ static void help(FILE *out) {
         "                          256 gsm8k)\n"
         "      --temp T            temperature (default 1.0 factual-creative, 0 = greedy otherwise)\n"
         "      --top-k K, --top-p P, --min-p P   as for generate (top-p default 0.9 factual-creative)\n"
+        "      --sampler NAME      default (the settings above), greedy (--temp 0) or entropix\n"
+        "                          (README, \"Entropix sampler\"; the settings above do not apply)\n"
+        "      --entropix-config FILE  its thresholds and coefficients (JSON) over the defaults\n"
         "      --seed S            seed (default 0); each item is sampled with a seed mixed from S\n"
         "                          and its id, so resumed and sharded runs give the same items\n"
         "  -t, --threads N         threads (default: all cores)\n"
@@ -157,6 +162,8 @@ static int parse_option(run_opts *o, int opt, char **argv) {
     case 'X': { int v; if (cli_parse_int("--kill-after-tokens", optarg, 1, INT_MAX, &v)) return -1;
                 p->kill_after_tokens = v; return 0; }
     case 'q': o->quiet = 1; return 0;
+    case 'y': o->sampler = optarg; return 0;
+    case 'e': o->entropix_config = optarg; return 0;
     case 'h': help(stdout); return 1;
     case ':': cli_error("run: option %s needs a value", argv[optind - 1]); return -1;
     default: cli_error("run: unknown option '%s' (see entroscope run --help)", argv[optind - 1]); return -1;
@@ -180,6 +187,7 @@ static int parse(int argc, char **argv, run_opts *o) {
         {"resume", no_argument, 0, 'U'},          {"no-grade", no_argument, 0, 'g'},
         {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
         {"judge", required_argument, 0, 'J'},     {"judge-model", required_argument, 0, 'j'},
+        {"sampler", required_argument, 0, 'y'},   {"entropix-config", required_argument, 0, 'e'},
         /* not in --help: for the tests */
         {"no-prefix-cache", no_argument, 0, 'x'}, {"kill-after-tokens", required_argument, 0, 'X'},
         {0, 0, 0, 0},
@@ -228,7 +236,7 @@ static int parse_all(int argc, char **argv, run_opts *o) {
         return -1;
     }
     if (o->p.fewshot_path && !o->shots_given) o->p.shots = 8;
-    return 0;
+    return cli_choose_sampler("run", o->sampler, o->entropix_config, &o->p.sampling, &o->entropix);
 }
 
 /* The shipped prompt sets: $ENTROSCOPE_DATA/prompts, then data/prompts

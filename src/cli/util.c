@@ -95,3 +95,27 @@ int cli_read_file(const char *path, char **data, size_t *size) {
     *size = n;
     return 0;
 }
+
+int cli_choose_sampler(const char *command, const char *name, const char *config,
+                       es_sampler_params *sampling, es_entropix_params *entropix) {
+    if (!name) name = "default";
+    int is_entropix = strcmp(name, "entropix") == 0;
+    if (!is_entropix && strcmp(name, "greedy") != 0 && strcmp(name, "default") != 0) {
+        cli_error("%s: unknown sampler '%s' (greedy, default or entropix)", command, name);
+        return -1;
+    }
+    if (config && !is_entropix) {
+        cli_error("%s: --entropix-config needs --sampler entropix", command);
+        return -1;
+    }
+    if (strcmp(name, "greedy") == 0) sampling->temperature = 0;
+    if (!is_entropix) return 0;
+    es_error err;
+    *entropix = es_entropix_default_params();
+    if (config && es_entropix_load_config(config, entropix, &err) < 0) {
+        cli_error("%s", err.msg);
+        return -1;
+    }
+    sampling->entropix = entropix;
+    return 0;
+}

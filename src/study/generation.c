@@ -4,7 +4,9 @@
  * evaluated position becomes a trace row: the prompt rows first (from the
  * batched prefill's probes), then one row per generated token k with the
  * statistics of the pass whose logits it was sampled from (README, "Trace
- * database"). Nothing is printed here; callers see each token through
+ * database"). With the entropix sampler a row also names the branch that
+ * chose its token, and the clarifying text it inserts becomes rows of its
+ * own, marked "inserted". Nothing is printed here; callers see each token through
  * on_token. */
 #include <math.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <time.h>
 
 #include "entroscope.h"
+#include "sample/entropix.h"
 #include "util/error.h"
 
 /* What a generation leaves behind: its rows and its text. */
@@ -69,11 +72,12 @@ static void record_prompt(recorder *r, const es_context *ctx, const int32_t *pro
 /* Generated token `step`, sampled from the logits the last eval left.
  * Returns the callback's verdict (nonzero: stop). */
 static int record_step(recorder *r, const es_context *ctx, const es_generate_params *p, int step,
-                       int32_t id, const char *piece, size_t len) {
+                       int32_t id, const char *piece, size_t len, const char *branch) {
     es_attn_probe probe;
     int probed = es_context_probe(ctx, es_context_probe_rows(ctx) - 1, &probe) == 0;
     es_trace_token row = {.step = step, .pos = es_context_pos(ctx) - 1, .token_id = id,
-                          .text = piece, .text_len = len, .attn = probed ? &probe : NULL};
+                          .text = piece, .text_len = len, .attn = probed ? &probe : NULL,
+                          .sampler_branch = branch};
     es_logit_stats(es_context_logits(ctx), r->n_vocab, id, &row.logit_entropy,
                    &row.logit_varentropy, &row.token_logprob);
     record_row(r, &row);
@@ -81,15 +85,52 @@ static int record_step(recorder *r, const es_context *ctx, const es_generate_par
     return p->on_token ? p->on_token(p->user, &row) : 0;
 }
 
+/* Who picks the next token: the plain sampler, or the Entropix-style one
+ * with the state of a clarifying insertion in progress. */
+typedef struct chooser {
+    es_sampler *plain;       /* NULL when entropix is used */
+    es_entropix *entropix;
+    size_t insert_at;        /* next clarifying token to feed; 0: not inserting */
+    int just_inserted;       /* the last token ended an insertion */
+} chooser;
+
+/* The next token and the branch that chose it (NULL: plain sampler). */
+static int32_t choose_next(chooser *c, const recorder *r, const es_context *ctx,
+                           const char **branch) {
+    const float *logits = es_context_logits(ctx);
+    *branch = NULL;
+    if (c->plain) return es_sampler_sample(c->plain, logits);
+    size_t n_insert;
+    const int32_t *insert = es_entropix_insert_tokens(c->entropix, &n_insert);
+    if (c->insert_at > 0) { /* feeding the rest of the clarifying text */
+        int32_t id = insert[c->insert_at++];
+        *branch = es_entropix_branch_name(ES_ENTROPIX_INSERTED);
+        c->just_inserted = c->insert_at == n_insert;
+        if (c->just_inserted) c->insert_at = 0;
+        return id;
+    }
+    double h, v;
+    es_logit_stats(logits, r->n_vocab, -1, &h, &v, NULL);
+    es_attn_probe probe;
+    int probed = es_context_probe(ctx, es_context_probe_rows(ctx) - 1, &probe) == 0;
+    es_entropix_action a = es_entropix_choose(c->entropix, logits, h, v, probed ? &probe : NULL,
+                                              c->just_inserted);
+    *branch = es_entropix_branch_name(a.branch);
+    c->just_inserted = a.inserts && n_insert == 1;
+    c->insert_at = a.inserts && n_insert > 1 ? 1 : 0;
+    return a.token;
+}
+
 /* The sampling loop after the prompt's evaluation; returns 0 or the
  * failing eval's status. */
-static int sample_loop(recorder *rec, es_context *ctx, es_sampler *sampler, int32_t prev,
+static int sample_loop(recorder *rec, es_context *ctx, chooser *ch, int32_t prev,
                        const es_generate_params *p, es_generation *out, es_error *err) {
     int32_t bos = es_tokenizer_bos(rec->tok);
     int rc = 0;
     out->stop_reason = "length";
     while (rc == 0 && out->n_generated < p->n_predict) {
-        int32_t next = es_sampler_sample(sampler, es_context_logits(ctx));
+        const char *branch;
+        int32_t next = choose_next(ch, rec, ctx, &branch);
         /* A new BOS means the model started another document: as llama2.c, stop. */
         if (es_tokenizer_is_eog(rec->tok, next) || next == bos) {
             out->stop_reason = "eog";
@@ -97,7 +138,7 @@ static int sample_loop(recorder *rec, es_context *ctx, es_sampler *sampler, int3
         }
         size_t len;
         const char *piece = es_token_to_piece(rec->tok, prev, next, 0, &len);
-        int halt = record_step(rec, ctx, p, out->n_generated, next, piece, len);
+        int halt = record_step(rec, ctx, p, out->n_generated, next, piece, len, branch);
         out->n_generated++;
         prev = next;
         if (out->n_generated == p->n_predict) break;
@@ -112,6 +153,28 @@ static int sample_loop(recorder *rec, es_context *ctx, es_sampler *sampler, int3
         rc = es_context_eval(ctx, &next, 1, NULL, err);
     }
     return rc;
+}
+
+/* The plain sampler, or the entropix one with its clarifying tokens. */
+static int chooser_init(chooser *c, const recorder *r, const es_sampler_params *sp,
+                        es_error *err) {
+    *c = (chooser){0};
+    if (!sp->entropix) {
+        c->plain = es_sampler_new(sp, r->n_vocab);
+        return c->plain ? 0 : es_fail(err, "generate: out of memory");
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (es_entropix_tokenize_clarifying(sp->entropix, r->tok, &ids, &n, err) < 0) return -1;
+    c->entropix = es_entropix_new(sp->entropix, r->n_vocab, sp->seed, ids, n);
+    free(ids);
+    return c->entropix ? 0 : es_fail(err, "generate: the entropix sampler cannot start"
+                                          " (out of memory or clarifying tokens outside the vocabulary)");
+}
+
+static void chooser_free(chooser *c) {
+    es_sampler_free(c->plain);
+    es_entropix_free(c->entropix);
 }
 
 static int check_args(const es_model *model, const es_context *ctx, size_t n_prompt,
@@ -134,18 +197,18 @@ int es_generate(const es_model *model, es_context *ctx, const int32_t *prompt, s
     es_model_info info;
     es_model_get_info(model, &info);
     recorder rec = {.tok = es_model_tokenizer(model), .n_vocab = info.vocab_size, .item = p->item};
-    es_sampler *sampler = es_sampler_new(&p->sampling, rec.n_vocab);
-    if (!sampler) return es_fail(err, "generate: out of memory");
+    chooser ch;
+    if (chooser_init(&ch, &rec, &p->sampling, err) < 0) return -1;
     double t0 = now_seconds();
     size_t first = (size_t)p->n_cached;
     int rc = es_context_eval(ctx, prompt + first, (int)(n_prompt - first), NULL, err);
     out->prefill_s = now_seconds() - t0;
     if (rc == 0) {
         record_prompt(&rec, ctx, prompt, first, n_prompt);
-        rc = sample_loop(&rec, ctx, sampler, prompt[n_prompt - 1], p, out, err);
+        rc = sample_loop(&rec, ctx, &ch, prompt[n_prompt - 1], p, out, err);
     }
     out->decode_s = now_seconds() - t0 - out->prefill_s;
-    es_sampler_free(sampler);
+    chooser_free(&ch);
     if (rc == 0 && !rec.failed && !rec.output) record_text(&rec, "", 0);
     out->output = rec.output;
     out->output_len = rec.output_len;

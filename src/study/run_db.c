@@ -52,6 +52,13 @@ char *study_settings_json(const es_study_params *p, int chat, int n_ctx) {
     cJSON_AddNumberToObject(o, "top_k", p->sampling.top_k);
     cJSON_AddNumberToObject(o, "top_p", as_written(p->sampling.top_p));
     cJSON_AddNumberToObject(o, "min_p", as_written(p->sampling.min_p));
+    cJSON_AddStringToObject(o, "sampler", p->sampling.entropix ? "entropix" : "default");
+    if (p->sampling.entropix) {
+        char *ex = es_entropix_params_json(p->sampling.entropix);
+        cJSON *parsed = ex ? cJSON_Parse(ex) : NULL;
+        free(ex);
+        if (parsed) cJSON_AddItemToObject(o, "entropix", parsed);
+    }
     /* JSON numbers are doubles: a seed beyond 2^53 goes as text */
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)p->sampling.seed);

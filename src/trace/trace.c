@@ -43,6 +43,8 @@ typedef struct trace_row {
     double attn_entropy_mean, attn_varentropy_mean;        /* NAN without probes */
     int n_layers, n_heads;                                 /* 0 x 0 without probes */
     size_t blob_off;                                       /* bytes into item->blobs */
+    size_t branch_off, branch_len;                         /* sampler_branch in item->text */
+    int has_branch;                                        /* 0: NULL */
 } trace_row;
 
 struct es_trace_item {
@@ -90,6 +92,7 @@ static const char *const SCHEMA_SQL =
     "  logit_entropy REAL, logit_varentropy REAL, token_logprob REAL, -- nats; NULL: not measured\n"
     "  attn_entropy_mean REAL, attn_varentropy_mean REAL, -- over layers and heads, nats\n"
     "  heads BLOB,                 -- float32 LE: entropy[L][H] varentropy[L][H] agreement[L] interaction[L]\n"
+    "  sampler_branch TEXT,        -- entropix: argmax insert explore resample adaptive inserted; else NULL\n"
     "  PRIMARY KEY (item_id, row)\n"
     ");\n"
     "CREATE INDEX items_run ON items(run_id, idx);\n";
@@ -273,7 +276,8 @@ static int prepare_statements(es_trace *t, es_error *err) {
     static const char *const token_sql =
         "INSERT INTO tokens (item_id, row, step, pos, is_prompt, token_id, token_text,"
         " logit_entropy, logit_varentropy, token_logprob, attn_entropy_mean,"
-        " attn_varentropy_mean, heads) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        " attn_varentropy_mean, heads, sampler_branch)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     static const char *const find_sql = "SELECT 1 FROM items WHERE run_id = ? AND key = ?";
     unsigned flags = SQLITE_PREPARE_PERSISTENT;
     if (sqlite3_prepare_v3(t->db, item_sql, -1, flags, &t->insert_item, NULL) != SQLITE_OK ||
@@ -454,8 +458,10 @@ int es_trace_item_add(es_trace_item *item, const es_trace_token *tok) {
     if (a && (a->n_layers <= 0 || a->n_heads <= 0 ||
               (int64_t)a->n_layers * a->n_heads > MAX_LAYER_HEADS))
         return -1;
+    size_t branch_len = tok->sampler_branch ? strlen(tok->sampler_branch) : 0;
     if (reserve((void **)&item->rows, &item->cap_rows, item->n_rows, 1, sizeof(trace_row)) < 0 ||
-        reserve((void **)&item->text, &item->text_cap, item->text_len, tok->text_len, 1) < 0)
+        branch_len > SIZE_MAX / 2 - tok->text_len ||
+        reserve((void **)&item->text, &item->text_cap, item->text_len, tok->text_len + branch_len, 1) < 0)
         return -1;
     trace_row *row = &item->rows[item->n_rows];
     *row = (trace_row){
@@ -468,6 +474,13 @@ int es_trace_item_add(es_trace_item *item, const es_trace_token *tok) {
     if (a && add_blob(item, row, a) < 0) return -1;
     if (tok->text_len) memcpy(item->text + item->text_len, tok->text, tok->text_len);
     item->text_len += tok->text_len;
+    if (tok->sampler_branch) { /* after the token's bytes, in the same arena */
+        row->has_branch = 1;
+        row->branch_off = item->text_len;
+        row->branch_len = branch_len;
+        memcpy(item->text + item->text_len, tok->sampler_branch, branch_len);
+        item->text_len += branch_len;
+    }
     item->n_rows++;
     return 0;
 }
@@ -516,6 +529,8 @@ static int insert_row(es_trace *t, const es_trace_item *item, int64_t item_id, s
     if (r->n_layers)
         sqlite3_bind_blob(st, 13, item->blobs + r->blob_off,
                           (int)(4 * es_trace_blob_floats(r->n_layers, r->n_heads)), SQLITE_STATIC);
+    if (rc == SQLITE_OK && r->has_branch)
+        rc = bind_bytes(st, 14, item->text + r->branch_off, r->branch_len);
     if (rc == SQLITE_OK) rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : -1;

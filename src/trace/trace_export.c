@@ -4,7 +4,8 @@
  *   tokens: one line per evaluated position
  *     item,step,pos,is_prompt,token_id,token_text,logit_entropy,
  *     logit_varentropy,attn_entropy_mean,attn_varentropy_mean,
- *     then token_logprob,attn_entropy_norm_mean,run,key,row
+ *     then token_logprob,attn_entropy_norm_mean,run,key,row,sampler_branch
+ *     (the entropix branch that chose the token; empty/null otherwise)
  *   heads: one line per (position, layer, head) of the rows with probes
  *     item,step,pos,is_prompt,layer,head,attn_entropy,attn_varentropy,
  *     then attn_entropy_norm,layer_agreement,layer_interaction,token_id,run,key,row
@@ -39,7 +40,7 @@ static const double LN2 = 0.693147180559945309417232121458;
 static const char *const TOKEN_COLUMNS[] = {
     "item", "step", "pos", "is_prompt", "token_id", "token_text", "logit_entropy",
     "logit_varentropy", "attn_entropy_mean", "attn_varentropy_mean", "token_logprob",
-    "attn_entropy_norm_mean", "run", "key", "row", NULL,
+    "attn_entropy_norm_mean", "run", "key", "row", "sampler_branch", NULL,
 };
 static const char *const HEAD_COLUMNS[] = {
     "item", "step", "pos", "is_prompt", "layer", "head", "attn_entropy", "attn_varentropy",
@@ -200,7 +201,7 @@ static const char *const FROM_SQL =
 
 static void put_token_row(writer *w, sqlite3_stmt *st, int bits) {
     double e = bits ? 1 / LN2 : 1, v = bits ? 1 / (LN2 * LN2) : 1;
-    int o = C_FIRST_OWN; /* token_text, logit H, V, attn H mean, V mean, logprob */
+    int o = C_FIRST_OWN; /* token_text, logit H, V, attn H mean, V mean, logprob, branch */
     w_begin(w);
     w_column_int(w, st, C_ITEM);
     w_column_int(w, st, C_STEP);
@@ -218,6 +219,7 @@ static void put_token_row(writer *w, sqlite3_stmt *st, int bits) {
     w_column_int(w, st, C_RUN);
     w_column_text(w, st, C_KEY);
     w_column_int(w, st, C_ROW);
+    w_column_text(w, st, o + 6);
     w_end(w);
 }
 
@@ -275,7 +277,7 @@ static int write_table(sqlite3 *db, const char *path, int heads, writer *w, int 
     snprintf(sql, sizeof sql, "%s%s%s%s ORDER BY t.item_id, t.row", COMMON_SQL,
              heads ? "t.heads, r.n_layers, r.n_heads"
                    : "t.token_text, t.logit_entropy, t.logit_varentropy, t.attn_entropy_mean,"
-                     " t.attn_varentropy_mean, t.token_logprob",
+                     " t.attn_varentropy_mean, t.token_logprob, t.sampler_branch",
              FROM_SQL, heads ? " AND t.heads IS NOT NULL" : "");
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)

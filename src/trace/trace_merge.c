@@ -171,7 +171,7 @@ static const char *const STAGE_SQL =
 static const char *const TOKENS_SQL =
     "INSERT INTO main.tokens SELECT m.new_id, t.row, t.step, t.pos, t.is_prompt, t.token_id,"
     " t.token_text, t.logit_entropy, t.logit_varentropy, t.token_logprob, t.attn_entropy_mean,"
-    " t.attn_varentropy_mean, t.heads FROM src.tokens t JOIN temp.staged m"
+    " t.attn_varentropy_mean, t.heads, t.sampler_branch FROM src.tokens t JOIN temp.staged m"
     " ON m.input = ?1 AND m.old_id = t.item_id ORDER BY m.new_id, t.row";
 
 /* The items of every input in their final order, then their tokens. */
