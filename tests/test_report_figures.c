@@ -451,6 +451,8 @@ static void test_end_to_end(void) {
     }
 }
 
+void report_sampler_tests(void); /* test_report_sampler.c */
+
 void suite_report_figures(void) {
     test_svg_writer();
     test_main_figure_numbers();
@@ -458,5 +460,6 @@ void suite_report_figures(void) {
     test_too_small();
     test_gsm8k_moments();
     test_page();
+    report_sampler_tests();
     test_end_to_end();
 }

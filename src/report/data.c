@@ -5,7 +5,8 @@
  * study (from runs.command "run X" or "study X", "generate", else the items'
  * labels.study), its items with their group, their generated rows (step
  * not NULL, in step order) with the statistics and a copy of the per-head
- * blob, the GSM8K first-error row, and the accuracy metrics recomputed from
+ * blob and its sampler branch (NULL in a trace written before the column
+ * existed), the run's sampler from its settings, the GSM8K first-error row, and the accuracy metrics recomputed from
  * the grades (README, "Grading"):
  *   factual-creative  group = labels.category
  *   simpleqa          group = the offline grade's verdict, else the judge's;
@@ -88,7 +89,7 @@ typedef struct loader {
     sqlite3 *db;
     const char *path;
     es_error *err;
-    int has_grades, has_spans;
+    int has_grades, has_spans, has_branch;
     sqlite3_stmt *rows_st, *grade_st, *span_st;
     /* scratch reused by every item: its rows and their tokens.row */
     rd_row *rows;
@@ -122,6 +123,20 @@ static int table_exists(sqlite3 *db, const char *name) {
     if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1, &st,
                            NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        found = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* Whether the table has the column (traces written before sampler_branch
+ * existed keep the same schema version without it). */
+static int column_exists(sqlite3 *db, const char *table, const char *column) {
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?) WHERE name = ?", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
         found = sqlite3_step(st) == SQLITE_ROW;
     }
     sqlite3_finalize(st);
@@ -260,6 +275,22 @@ static int first_error_row(loader *ld, rd_item *it) {
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(ld, "cannot read the spans");
 }
 
+/* The row's sampler branch: the known names as static text (most rows carry
+ * one, so no copy each), anything else as an arena copy; NULL for SQL NULL. */
+static int row_branch(loader *ld, sqlite3_stmt *st, int col, const char **branch) {
+    static const char *const known[] = {"argmax", "insert", "explore", "resample", "adaptive", "inserted"};
+    *branch = NULL;
+    const char *v = (const char *)sqlite3_column_text(st, col);
+    if (!v) return 0;
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
+        if (strcmp(v, known[i]) == 0) {
+            *branch = known[i];
+            return 0;
+        }
+    }
+    return (*branch = arena_bytes(ld->a, v, strlen(v))) ? 0 : oom(ld);
+}
+
 static int load_rows(loader *ld, const rd_run *run, rd_item *it) {
     sqlite3_stmt *st = ld->rows_st;
     sqlite3_reset(st);
@@ -278,6 +309,7 @@ static int load_rows(loader *ld, const rd_run *run, rd_item *it) {
         r->attn_entropy = column_real(st, 5);
         r->attn_varentropy = column_real(st, 6);
         if (copy_blob(ld, run, st, 7, it->id, &r->heads) < 0) return -1;
+        if (row_branch(ld, st, 8, &r->branch) < 0) return -1;
         n++;
     }
     if (rc != SQLITE_DONE) return db_fail(ld, "cannot read the token rows");
@@ -400,6 +432,15 @@ static int run_study(loader *ld, rd_run *run, const char *command) {
     return run->study ? 0 : oom(ld);
 }
 
+/* The settings' "sampler" (NULL when absent or not a string). */
+static int run_sampler(loader *ld, rd_run *run) {
+    cJSON *settings = run->settings_json ? cJSON_Parse(run->settings_json) : NULL;
+    const char *s = label(settings, "sampler");
+    run->sampler = s ? arena_bytes(ld->a, s, strlen(s)) : NULL;
+    cJSON_Delete(settings);
+    return !s || run->sampler ? 0 : oom(ld);
+}
+
 static int load_run(loader *ld, sqlite3_stmt *st, rd_run *run) {
     int failed = 0;
     run->id = sqlite3_column_int64(st, 0);
@@ -418,6 +459,7 @@ static int load_run(loader *ld, sqlite3_stmt *st, rd_run *run) {
                        (long long)run->id, (long long)layers, (long long)heads);
     run->n_layers = (int)layers;
     run->n_heads = (int)heads;
+    if (run_sampler(ld, run) < 0) return -1;
     if (run_study(ld, run, command) < 0) return -1;
     return load_items(ld, run);
 }
@@ -450,7 +492,10 @@ static int load_runs(loader *ld, report_data *d) {
 static int prepare_statements(loader *ld) {
     static const char *const rows_sql =
         "SELECT row, step, pos, logit_entropy, logit_varentropy, attn_entropy_mean, attn_varentropy_mean,"
-        " heads FROM tokens WHERE item_id = ? AND step IS NOT NULL ORDER BY step, row";
+        " heads, sampler_branch FROM tokens WHERE item_id = ? AND step IS NOT NULL ORDER BY step, row";
+    static const char *const rows_sql_old =
+        "SELECT row, step, pos, logit_entropy, logit_varentropy, attn_entropy_mean, attn_varentropy_mean,"
+        " heads, NULL FROM tokens WHERE item_id = ? AND step IS NOT NULL ORDER BY step, row";
     /* offline first, then the judges by name; arith's FOUND/NONE is not a grade of the answer */
     static const char *const grade_sql =
         "SELECT grader, verdict, detail FROM grades WHERE item_id = ? AND verdict != 'ERROR'"
@@ -460,7 +505,8 @@ static int prepare_statements(loader *ld) {
         " ORDER BY source != 'arith', source != 'judge', rowid LIMIT 1";
     ld->has_grades = table_exists(ld->db, "grades");
     ld->has_spans = table_exists(ld->db, "spans");
-    if (sqlite3_prepare_v2(ld->db, rows_sql, -1, &ld->rows_st, NULL) != SQLITE_OK ||
+    ld->has_branch = column_exists(ld->db, "tokens", "sampler_branch");
+    if (sqlite3_prepare_v2(ld->db, ld->has_branch ? rows_sql : rows_sql_old, -1, &ld->rows_st, NULL) != SQLITE_OK ||
         (ld->has_grades && sqlite3_prepare_v2(ld->db, grade_sql, -1, &ld->grade_st, NULL) != SQLITE_OK) ||
         (ld->has_spans && sqlite3_prepare_v2(ld->db, span_sql, -1, &ld->span_st, NULL) != SQLITE_OK))
         return db_fail(ld, "not a readable entroscope trace");

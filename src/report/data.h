@@ -17,6 +17,8 @@ typedef struct rd_row {
     double attn_entropy, attn_varentropy;   /* means over layers and heads */
     const float *heads;                     /* the blob (entropy L*H, varentropy L*H,
                                                agreement L, interaction L) or NULL */
+    const char *branch;                     /* tokens.sampler_branch: "argmax", "insert", "explore",
+                                               "resample", "adaptive", "inserted"; NULL: absent */
 } rd_row;
 
 typedef struct rd_item {
@@ -34,6 +36,7 @@ typedef struct rd_run {
     const char *db_path;
     const char *study;     /* "factual-creative", "simpleqa", "gsm8k", or "generate" */
     const char *model_name, *model_path, *settings_json, *version, *created;
+    const char *sampler;   /* settings' "sampler": "entropix", "default"; NULL: not recorded */
     int n_layers, n_heads;
     int n_items;
     rd_item *items;

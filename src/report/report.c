@@ -1,6 +1,6 @@
 /* The library entry of the report (es_report in entroscope.h): loads the
  * trace databases (data.c), builds the figures and tables (figures.c,
- * html.c) and writes the page and the standalone files. Every file is
+ * html.c, sampler.c) and writes the page and the standalone files. Every file is
  * written under a temporary name and renamed, so that a reader never sees a
  * half-written report. */
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "report/html.h"
+#include "report/sampler.h"
 #include "util/error.h"
 
 static int write_whole(const char *path, const char *text, es_error *err) {
@@ -52,7 +53,9 @@ int rh_write_report(const report_data *d, const rf_options *o, const char *out_h
     for (int r = 0; rc == 0 && r < d->n_runs; r++) {
         rc = rh_summary_table(&d->runs[r], r, o, &parts, err);
         if (rc == 0) rc = rf_run_figures(&d->runs[r], r, o, &parts, err);
+        if (rc == 0) rc = rsm_branch_table(&d->runs[r], r, &parts, err);
     }
+    if (rc == 0) rc = rsm_pair_tables(d, o, &parts, err);
     char *page = rc == 0 ? rh_page(d, &parts, o, err) : NULL;
     if (page) rc = write_whole(out_html, page, err);
     else rc = -1;

@@ -1,5 +1,6 @@
 /* The report's statistics (stats.h): summaries, Mann-Whitney U, AUROC,
- * Cohen's d, the percentile bootstrap and Benjamini-Hochberg.
+ * Cohen's d, the percentile bootstrap (one group, two groups, paired),
+ * McNemar's exact test and Benjamini-Hochberg.
  *
  * NaN policy: a NaN in an input is a value that was not measured (the trace
  * stores NULL, the loader turns it into NAN), so every function skips NaNs
@@ -219,6 +220,29 @@ void rs_bootstrap_ci2(const double *x, size_t nx, const double *y, size_t ny, rs
     free(bx);
     free(by);
     free(stats);
+}
+
+/* Resampling pairs together is resampling their differences: the mean of
+ * the resampled differences is the difference of the resampled means. */
+void rs_paired_bootstrap_diff_ci(const double *a, const double *b, size_t n, int B, uint64_t seed,
+                                 double *lo, double *hi) {
+    *lo = *hi = NAN;
+    double *d = malloc((n ? n : 1) * sizeof *d);
+    if (!d) return;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(a[i]) && !isnan(b[i])) d[k++] = a[i] - b[i];
+    rs_bootstrap_ci(d, k, rs_mean, B, seed, lo, hi);
+    free(d);
+}
+
+/* ------------------------------------------------------------- McNemar -- */
+
+double rs_mcnemar_exact_p(unsigned b, unsigned c) {
+    unsigned n = b + c, k = b < c ? b : c;
+    if (n == 0) return 1.0;
+    double p = 2.0 * gsl_cdf_binomial_P(k, 0.5, n);
+    return p < 1.0 ? p : 1.0;
 }
 
 /* -------------------------------------------------- Benjamini-Hochberg -- */

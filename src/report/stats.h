@@ -43,6 +43,19 @@ void rs_bootstrap_ci2(const double *x, size_t nx, const double *y, size_t ny, rs
                       int B, uint64_t seed, double *lo, double *hi);
 double rs_mean(const double *x, size_t n);
 
+/* Paired percentile bootstrap 95% interval of mean(a) - mean(b) over n
+ * paired observations: pairs are resampled together (the differences
+ * a[i] - b[i] are the units), B resamples, deterministic for a seed. Pairs
+ * with a NaN are left out. NAN bounds when no pair is left. */
+void rs_paired_bootstrap_diff_ci(const double *a, const double *b, size_t n, int B, uint64_t seed,
+                                 double *lo, double *hi);
+
+/* McNemar's exact test of paired binary outcomes: b and c are the two kinds
+ * of discordant pairs (A right and B wrong, A wrong and B right). Under the
+ * null b ~ Binomial(b + c, 1/2); the two-sided p is twice the smaller tail,
+ * capped at 1 (1 when b + c = 0). */
+double rs_mcnemar_exact_p(unsigned b, unsigned c);
+
 /* Benjamini-Hochberg adjusted p-values (q-values) of p[0..n) into q. */
 void rs_bh_adjust(const double *p, size_t n, double *q);
 
