@@ -479,6 +479,21 @@ int es_grade(const char *db_path, const es_grade_params *p, es_error *err);
 int es_report(const char *const *db_paths, int n_dbs, const char *out_html, const char *data_dir,
               es_error *err);
 
+/* ----------------------------------------------------------- confidence -- */
+
+/* A per-token confidence model fitted on traces (`entroscope confidence
+ * fit`, README "Confidence"): logistic regression on standardised features
+ * of a generated row. */
+typedef struct es_confidence es_confidence;
+
+es_confidence *es_confidence_load(const char *path, es_error *err);
+void es_confidence_free(es_confidence *c);
+/* The confidence of one generated row, in [0, 1] (1: the token is as good as
+ * the correct answers' tokens), from the statistics the row carries
+ * (logit entropy, varentropy, ln p of the token, the attention probe).
+ * NAN when a feature the model needs is missing (e.g. probes were off). */
+double es_confidence_score(const es_confidence *c, const es_trace_token *row);
+
 /* ---------------------------------------------------------------- bench -- */
 
 /* How fast a model runs on this machine: prefill and decode tokens/s (the
