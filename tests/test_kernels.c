@@ -560,8 +560,8 @@ static void check_shape_isa(const test_weights *w, const float *x, const matmul_
     float *single = malloc((size_t)(MAX_BATCH * rows) * sizeof *single);
     float *y = malloc((size_t)(MAX_BATCH * rows) * sizeof *y);
     const char *what = es_dtype_name(w->t.type);
-    /* AVX2 has no integer path: it computes with the F32 activations */
-    int q8 = uses_q8_activations(w->t.type) && es_isa_resolve(isa) != ES_ISA_AVX2;
+    /* AVX2 rounds the activations for Q8_0 / Q4_0 only; K-quants stay F32 there */
+    int q8 = es_isa_rounds_activations(isa, w->t.type);
     for (int b = 0; b < MAX_BATCH; b++) es_matmul_isa(isa, &w->t, x + b * cols, 1, single + b * rows, 1);
     int bad = 0;
     for (int64_t i = 0; i < MAX_BATCH * rows && bad < 3; i++) {
@@ -745,6 +745,33 @@ static void test_matmul_entry_points(void) {
             CHECKF(fabs(out[t] - ref) <= MATMUL_TOL * mag, "row %d: %g, want %g", t, out[t], ref);
             CHECK(out[t] == es_dot_f32(q, keys + t * STRIDE + 8, N));
         }
+    }
+    TEST("AVX2 integer row dots (Q8_0, Q4_0): bit for bit the portable integer path") {
+        enum { COLS = 2048 + 64, ROWS = 13, NB = 5 };
+        if (!es_isa_available(ES_ISA_AVX2)) {
+            test_skip("this CPU has no AVX2");
+            continue;
+        }
+        static const es_dtype types[] = {ES_Q8_0, ES_Q4_0};
+        rng r = {77};
+        static float w_f32[ROWS * COLS], x[NB * COLS], y_portable[NB * ROWS], y_avx2[NB * ROWS];
+        for (int i = 0; i < ROWS * COLS; i++) w_f32[i] = rng_uniform(&r, -1, 1);
+        for (int i = 0; i < NB * COLS; i++) x[i] = rng_uniform(&r, -4, 4);
+        x[3] = -4.0f, x[40] = 127.0f; /* a block with a large element, codes at the ends */
+        for (size_t t = 0; t < 2; t++) {
+            int64_t row_bytes = es_dtype_row_bytes(types[t], COLS);
+            uint8_t *data = malloc((size_t)(ROWS * row_bytes));
+            for (int i = 0; i < ROWS; i++) es_quantize_row(types[t], w_f32 + i * COLS, data + i * row_bytes, COLS);
+            data[2] = (uint8_t)-128; /* a Q8_0 code of -128 (the sign trick's edge) */
+            es_tensor w = {types[t], {COLS, ROWS}, data};
+            CHECK(es_isa_rounds_activations(ES_ISA_AVX2, types[t]) && es_isa_rounds_activations(ES_ISA_PORTABLE, types[t]));
+            es_matmul_isa(ES_ISA_PORTABLE, &w, x, NB, y_portable, 1);
+            es_matmul_isa(ES_ISA_AVX2, &w, x, NB, y_avx2, 2);
+            CHECKF(memcmp(y_portable, y_avx2, sizeof y_avx2) == 0, "%s: AVX2 differs from portable",
+                   es_dtype_name(types[t]));
+            free(data);
+        }
+        CHECK(!es_isa_rounds_activations(ES_ISA_AVX2, ES_Q4_K) && !es_isa_rounds_activations(ES_ISA_AVX2, ES_F16));
     }
     TEST("es_weighted_rows: every ISA and width vs double reference; columns independent") {
         enum { ROWS = 37, STRIDE = 160 };

@@ -576,7 +576,7 @@ static void test_matmul_identity(void) {
             for (int b = 0; b < MAXB; b++) es_matvec(&w, x + b * COLS, one + b * ROWS, 1);
             for (int i = 0; i < ROWS; i++) { /* es_matvec against the reference, once */
                 double wmag[COLS], xhat[COLS];    /* the best ISA quantises the activations */
-                int q8 = es_isa_resolve(ES_ISA_BEST) != ES_ISA_AVX2;
+                int q8 = es_isa_rounds_activations(ES_ISA_BEST, k_types[t]);
                 ref_decode_row_mag(k_types[t], w_data + i * row_bytes, COLS, deq, wmag);
                 ref_q8_activations(x, COLS, xhat);
                 double ref = 0, mag = 0;

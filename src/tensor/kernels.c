@@ -101,13 +101,17 @@ static es_rowdot_fn *rowdot_for(es_isa isa, es_dtype type) {
 }
 
 /* The integer row dot of an ISA for a quantised type, NULL where that ISA
- * has none (AVX2 keeps converting those weights to F32). */
+ * has none (AVX2 has Q8_0 and Q4_0; it converts K-quant weights to F32). */
 static es_rowdot_q8_fn *rowdot_q8_for(es_isa isa, es_dtype type) {
     switch (es_isa_resolve(isa)) {
     case ES_ISA_AVX512: return es_rowdot_q8_avx512(type);
-    case ES_ISA_AVX2: return NULL;
+    case ES_ISA_AVX2: return es_rowdot_q8_avx2(type);
     default: return es_rowdot_q8_portable(type);
     }
+}
+
+int es_isa_rounds_activations(es_isa isa, es_dtype type) {
+    return rowdot_q8_for(isa, type) != NULL;
 }
 
 /* ---- activation quantisation (rule in kernels_internal.h) ------------- */

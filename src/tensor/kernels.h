@@ -66,6 +66,9 @@ const char *es_isa_name(es_isa isa); /* "avx512", "avx2", "portable", "best" */
 void es_matmul_isa(es_isa isa, const es_tensor *w, const float *x, int n_batch,
                    float *y, int n_threads);
 float es_dot_f32_isa(es_isa isa, const float *a, const float *b, int n);
+/* 1 if es_matmul_isa(isa, ...) on weights of this type rounds its input
+ * to 8 bits (integer dot products), 0 if it multiplies F32 activations. */
+int es_isa_rounds_activations(es_isa isa, es_dtype type);
 void es_weighted_rows_isa(es_isa isa, const float *w, const float *rows, size_t stride,
                           int n_rows, int n, float *out);
 

@@ -226,9 +226,85 @@ INLINE void rowdot(es_dtype type, const void *w, const float *x, int64_t xs, int
 
 ES_DEFINE_ROWDOT_TABLE(es_rowdot_avx2, TARGET)
 
+/* ---- integer row dots (8-bit activations), Q8_0 and Q4_0 -------------
+ * The arithmetic of kernels_portable.c's integer path, whose float steps
+ * this repeats in the same order, so the two agree bit for bit: per
+ * 32-element chunk k an exact int32 sum of weight code * activation code,
+ * v_k = (d_w * d_x) * isum, added to partial sum k % 8, and at the end
+ * ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7)). Only the int32 sum is vectorised:
+ * maddubs multiplies unsigned by signed bytes, so the weight's sign moves
+ * onto the activation (|w| <= 128, |x| <= 127: pair sums fit in int16).
+ * The K-quants keep the F32 path on AVX2. */
+
+INLINE int32_t isum32(__m256i w, __m256i x) {
+    __m256i prod = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    __m256i s = _mm256_madd_epi16(prod, _mm256_set1_epi16(1));
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+    return _mm_cvtsi128_si32(h);
+}
+
+/* The 32 signed weight codes of chunk k: Q8_0 as stored, Q4_0 as nibble - 8
+ * (low nibbles are elements 0-15, high ones 16-31). */
+INLINE __m256i q_codes(es_dtype type, const uint8_t *blk) {
+    if (type == ES_Q8_0) return _mm256_loadu_si256((const __m256i *)(const void *)(blk + 2));
+    __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2));
+    __m128i lo = _mm_and_si128(raw, _mm_set1_epi8(15));
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(15));
+    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
+
+INLINE void rowdot_q8_avx2(es_dtype type, const void *w, const uint8_t *xq, int64_t xs, int nb,
+                           int64_t n, float *out, int64_t os) {
+    float acc[ES_ROWDOT_Q8_MAX_NB][8];
+    memset(acc, 0, sizeof acc);
+    const int64_t block_bytes = type == ES_Q8_0 ? 34 : 18;
+    for (int64_t k = 0; k < n / 32; k++) {
+        const uint8_t *blk = (const uint8_t *)w + k * block_bytes;
+        const __m256i codes = q_codes(type, blk);
+        uint16_t h;
+        memcpy(&h, blk, 2);
+        const float dw = es_f16_to_f32(h);
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *row = xq + b * xs;
+            __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(row + k * 32));
+            int32_t isum = isum32(codes, x);
+            acc[b][k % 8] += (dw * es_q8_scales(row, n)[k]) * (float)isum;
+        }
+    }
+    for (int b = 0; b < nb; b++) {
+        const float *sum = acc[b];
+        out[b * os] = ((sum[0] + sum[1]) + (sum[2] + sum[3])) + ((sum[4] + sum[5]) + (sum[6] + sum[7]));
+    }
+}
+
+TARGET static void q8_q8_0(const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n, float *out,
+                           int64_t os) {
+    rowdot_q8_avx2(ES_Q8_0, w, xq, xs, nb, n, out, os);
+}
+
+TARGET static void q8_q4_0(const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n, float *out,
+                           int64_t os) {
+    rowdot_q8_avx2(ES_Q4_0, w, xq, xs, nb, n, out, os);
+}
+
+es_rowdot_q8_fn *es_rowdot_q8_avx2(es_dtype type) {
+    switch (type) {
+    case ES_Q8_0: return q8_q8_0;
+    case ES_Q4_0: return q8_q4_0;
+    default: return NULL;
+    }
+}
+
 #else /* not x86: no such path */
 
 es_rowdot_fn *es_rowdot_avx2(es_dtype type) {
+    (void)type;
+    return NULL;
+}
+
+es_rowdot_q8_fn *es_rowdot_q8_avx2(es_dtype type) {
     (void)type;
     return NULL;
 }
