@@ -17,7 +17,7 @@ OPT     ?= -O2
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
 CFLAGS  := -std=c11 $(OPT) -g $(WARN) -fopenmp -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
            -Iinclude -Isrc $(EXTRA_CFLAGS)
-LDLIBS  := -lpcre2-8 -lcjson -lsqlite3 -lutf8proc -lcurl -lgsl -lgslcblas -lm -fopenmp
+LDLIBS  := -lpcre2-8 -lcjson -lsqlite3 -lutf8proc -lcurl -lgsl -lgslcblas -lmicrohttpd -lm -fopenmp
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDLIBS  += -fsanitize=address,undefined
@@ -112,7 +112,7 @@ build-fuzz/fuzz_gguf: tests/fuzz/fuzz_gguf.c src/model/gguf.c src/util/error.c s
 	clang $(FUZZ_CFLAGS) $^ -o $@
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_OBJ)
-	clang $(FUZZ_CFLAGS) -fopenmp $< $(FUZZ_OBJ) -o $@ -lpcre2-8 -lcjson -lsqlite3 -lutf8proc -lcurl -lgsl -lgslcblas -lm
+	clang $(FUZZ_CFLAGS) -fopenmp $< $(FUZZ_OBJ) -o $@ -lpcre2-8 -lcjson -lsqlite3 -lutf8proc -lcurl -lgsl -lgslcblas -lmicrohttpd -lm
 
 fuzz: deps
 	@for t in $(FUZZ_RUN); do case " $(FUZZ_TARGETS) " in *" $$t "*) ;; \

@@ -494,6 +494,34 @@ void es_confidence_free(es_confidence *c);
  * NAN when a feature the model needs is missing (e.g. probes were off). */
 double es_confidence_score(const es_confidence *c, const es_trace_token *row);
 
+/* --------------------------------------------------------------- server -- */
+
+/* `entroscope serve`: an OpenAI-compatible HTTP server (README, "Server").
+ * POST /v1/completions and /v1/chat/completions (stream: true as server-sent
+ * events), GET /v1/models, GET /health. Every generated token carries an
+ * "entroscope" object with its statistics. One generation runs at a time;
+ * other requests wait for the model. */
+typedef struct es_server_params {
+    const char *host;        /* address to bind; NULL: "127.0.0.1" */
+    int port;                /* 0: any free port (on_ready says which) */
+    const char *api_key;     /* requests need "Authorization: Bearer KEY"; NULL: none */
+    const es_confidence *confidence; /* scores each token; NULL: none */
+    int n_threads;           /* 0: all cores */
+    int n_ctx;               /* 0: the model's trained context */
+    size_t max_body;         /* request bodies above this get 413 (bytes) */
+    int max_connections;
+    int (*should_stop)(void *user);       /* polled; nonzero: finish the requests
+                                             in flight, then return */
+    void (*on_ready)(void *user, int port); /* listening now (may be NULL) */
+    void *user;
+} es_server_params;
+
+/* 127.0.0.1:8080, 1 MiB bodies, 64 connections. */
+es_server_params es_server_default_params(void);
+/* Serves until should_stop says so; returns 0, or -1 when the server could
+ * not start (err says why). */
+int es_serve(const es_model *model, const es_server_params *p, es_error *err);
+
 /* ---------------------------------------------------------------- bench -- */
 
 /* How fast a model runs on this machine: prefill and decode tokens/s (the

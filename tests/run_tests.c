@@ -98,6 +98,8 @@ static void remove_tree(const char *dir) {
 #pragma weak suite_report_figures
 #pragma weak suite_report
 #pragma weak suite_entropix
+#pragma weak suite_server
+#pragma weak suite_confidence
 
 typedef struct suite { const char *name; void (*run)(void); } suite;
 
@@ -110,7 +112,8 @@ static const suite suites[] = {
     {"bench", suite_bench},         {"cli", suite_cli},
     {"study", suite_study},         {"grade", suite_grade},
     {"run", suite_run},             {"report_figures", suite_report_figures},
-    {"report", suite_report},       {"entropix", suite_entropix},
+    {"report", suite_report},       {"entropix", suite_entropix}, {"server", suite_server},
+    {"confidence", suite_confidence},
 };
 
 int main(int argc, char **argv) {

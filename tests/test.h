@@ -59,5 +59,7 @@ void suite_grade(void);
 void suite_report_figures(void);
 void suite_report(void);
 void suite_entropix(void);
+void suite_server(void);
+void suite_confidence(void);
 
 #endif

@@ -20,6 +20,8 @@ int cmd_grade(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_confidence(int argc, char **argv);
 
 /* Prints "entroscope: " + the formatted message + newline on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -15,6 +15,9 @@ typedef struct generate_opts {
     es_sampler_params sampling;
     const char *sampler, *entropix_config; /* --sampler NAME (NULL: default) */
     es_entropix_params entropix;
+    const char *confidence;        /* --confidence FILE */
+    es_confidence *conf;           /* its model, or NULL */
+    int colour;                    /* colour the tokens by confidence (stdout is a terminal) */
 } generate_opts;
 
 static void help(FILE *out) {
@@ -51,6 +54,9 @@ static void help(FILE *out) {
         "                        with --sampler entropix also the branch, inserted tokens marked\n"
         "      --bits            --stats in bits (varentropy in bits^2) instead of nats\n"
         "      --no-probes       do not measure attention (the logit statistics are still taken)\n"
+        "      --confidence FILE score each token with a confidence model (entroscope confidence\n"
+        "                        fit) and colour it from green (confident) to red when stdout\n"
+        "                        is a terminal\n"
         "  -q, --quiet           no summary line on stderr\n"
         "  -h, --help            this text\n");
 }
@@ -68,6 +74,7 @@ static int parse(int argc, char **argv, generate_opts *o) {
         {"trace", required_argument, 0, 'R'},   {"stats", no_argument, 0, 'G'},
         {"bits", no_argument, 0, 'B'},          {"no-probes", no_argument, 0, 'N'},
         {"sampler", required_argument, 0, 'k'}, {"entropix-config", required_argument, 0, 'e'},
+        {"confidence", required_argument, 0, 'F'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     int opt, seeded = 0;
@@ -98,6 +105,7 @@ static int parse(int argc, char **argv, generate_opts *o) {
         case 'N': o->no_probes = 1; break;
         case 'k': o->sampler = optarg; break;
         case 'e': o->entropix_config = optarg; break;
+        case 'F': o->confidence = optarg; break;
         case 'h': help(stdout); return 1;
         case ':': cli_error("generate: option %s needs a value", argv[optind - 1]); return -1;
         default: cli_error("generate: unknown option '%s' (see entroscope generate --help)", argv[optind - 1]); return -1;
@@ -191,7 +199,12 @@ static void print_stats_row(const generate_opts *o, const es_trace_token *row) {
 static int show_token(void *user, const es_trace_token *row) {
     const generate_opts *o = user;
     if (o->stats) print_stats_row(o, row);
+    /* xterm 256-colour ramp from red (0) through yellow to green (1) */
+    static const int ramp[] = {196, 202, 208, 214, 220, 226, 190, 154, 118, 82, 46};
+    double c = o->conf && o->colour ? es_confidence_score(o->conf, row) : NAN;
+    if (!isnan(c)) printf("\033[38;5;%dm", ramp[(int)lround(fmin(fmax(c, 0.0), 1.0) * 10)]);
     fwrite(row->text, 1, row->text_len, stdout);
+    if (!isnan(c)) fputs("\033[0m", stdout);
     fflush(stdout);
     return 0;
 }
@@ -253,7 +266,7 @@ static int run_generation(const generate_opts *o, es_model *model, const int32_t
                           size_t n_prompt, const char *prompt_text) {
     es_error err;
     /* the entropix sampler reads the attention statistics of every pass */
-    int probes = !o->no_probes && (o->trace || o->stats || o->sampling.entropix);
+    int probes = !o->no_probes && (o->trace || o->stats || o->sampling.entropix || o->conf);
     es_context_params cp = {.n_ctx = o->n_ctx, .n_threads = o->n_threads, .probes = probes};
     es_context *ctx = es_context_new(model, &cp, &err);
     if (!ctx) {
@@ -302,9 +315,15 @@ int cmd_generate(int argc, char **argv) {
     if (prc) return prc > 0 ? CLI_OK : CLI_BAD_INPUT;
 
     es_error err;
+    if (o.confidence && !(o.conf = es_confidence_load(o.confidence, &err))) {
+        cli_error("%s", err.msg);
+        return CLI_BAD_INPUT;
+    }
+    o.colour = isatty(fileno(stdout));
     es_model *model = es_model_load(o.model, o.tokenizer, &err);
     if (!model) {
         cli_error("%s", err.msg);
+        es_confidence_free(o.conf);
         return CLI_BAD_INPUT;
     }
     int32_t *prompt = NULL;
@@ -318,5 +337,6 @@ int cmd_generate(int argc, char **argv) {
     free(prompt);
     free(prompt_text);
     es_model_free(model);
+    es_confidence_free(o.conf);
     return status;
 }

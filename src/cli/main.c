@@ -21,6 +21,8 @@ static const command commands[] = {
     {"merge", cmd_merge, "combine the shards of a study run into one trace database"},
     {"grade", cmd_grade, "grade a study trace (SimpleQA, GSM8K) and locate first errors"},
     {"report", cmd_report, "write the statistics and figures of study runs as an HTML page"},
+    {"serve", cmd_serve, "serve a model over an OpenAI-compatible HTTP API with token statistics"},
+    {"confidence", cmd_confidence, "fit a per-token confidence model on graded traces, or apply one"},
 };
 
 static void usage(FILE *out) {
