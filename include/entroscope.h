@@ -506,6 +506,8 @@ typedef struct es_server_params {
     int port;                /* 0: any free port (on_ready says which) */
     const char *api_key;     /* requests need "Authorization: Bearer KEY"; NULL: none */
     const es_confidence *confidence; /* scores each token; NULL: none */
+    const es_entropix_params *entropix; /* the Entropix sampler for every request;
+                                           NULL: each request's own settings */
     int n_threads;           /* 0: all cores */
     int n_ctx;               /* 0: the model's trained context */
     size_t max_body;         /* request bodies above this get 413 (bytes) */

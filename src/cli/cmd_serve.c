@@ -7,11 +7,6 @@
 
 #include "cli/cli.h"
 
-/* The confidence module may be missing from a partial build; --confidence
- * then says so instead of the link failing. */
-#pragma weak es_confidence_load
-#pragma weak es_confidence_free
-
 /* Set by the signal handler, read by the serving loop: a signal handler
  * can reach nothing else. */
 static volatile sig_atomic_t g_stop;
@@ -38,11 +33,16 @@ static void help(FILE *out) {
         "                          carries its confidence\n"
         "  -t, --threads N         threads (default: all cores)\n"
         "  -c, --ctx-size N        context length (default: the model's)\n"
+        "      --sampler NAME      default (each request's temperature, top_p, seed) or entropix\n"
+        "                          (README, \"Entropix sampler\"; each token then carries its branch)\n"
+        "      --entropix-config FILE  the entropix thresholds and coefficients (JSON)\n"
         "  -h, --help              this text\n");
 }
 
 typedef struct serve_opts {
     const char *model, *tokenizer, *confidence;
+    const char *sampler, *entropix_config; /* --sampler NAME (NULL: default) */
+    es_entropix_params entropix;
     es_server_params p;
 } serve_opts;
 
@@ -52,6 +52,7 @@ static int parse(int argc, char **argv, serve_opts *o) {
         {"host", required_argument, 0, 'H'},     {"port", required_argument, 0, 'P'},
         {"api-key", required_argument, 0, 'k'},  {"confidence", required_argument, 0, 'C'},
         {"threads", required_argument, 0, 't'},  {"ctx-size", required_argument, 0, 'c'},
+        {"sampler", required_argument, 0, 'S'},  {"entropix-config", required_argument, 0, 'e'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
     };
     int opt;
@@ -66,6 +67,8 @@ static int parse(int argc, char **argv, serve_opts *o) {
         case 'P': rc = cli_parse_int("--port", optarg, 0, 65535, &o->p.port); break;
         case 'k': o->p.api_key = optarg; break;
         case 'C': o->confidence = optarg; break;
+        case 'S': o->sampler = optarg; break;
+        case 'e': o->entropix_config = optarg; break;
         case 't': rc = cli_parse_int("-t", optarg, 1, 1024, &o->p.n_threads); break;
         case 'c': rc = cli_parse_int("-c", optarg, 1, 1 << 24, &o->p.n_ctx); break;
         case 'h': help(stdout); return 1;
@@ -86,6 +89,13 @@ static int parse(int argc, char **argv, serve_opts *o) {
         cli_error("serve: --api-key is empty");
         return -1;
     }
+    es_sampler_params sampling = es_sampler_default_params();
+    if (o->sampler && strcmp(o->sampler, "greedy") == 0) {
+        cli_error("serve: --sampler greedy: ask for temperature 0 in the request instead");
+        return -1;
+    }
+    if (cli_choose_sampler("serve", o->sampler, o->entropix_config, &sampling, &o->entropix) < 0) return -1;
+    o->p.entropix = sampling.entropix;
     return 0;
 }
 
@@ -96,10 +106,6 @@ int cmd_serve(int argc, char **argv) {
     es_error err;
     es_confidence *conf = NULL;
     if (o.confidence) {
-        if (!es_confidence_load) {
-            cli_error("serve: --confidence: this build has no confidence module");
-            return CLI_FAILURE;
-        }
         if (!(conf = es_confidence_load(o.confidence, &err))) {
             cli_error("%s", err.msg);
             return CLI_BAD_INPUT;

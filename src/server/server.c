@@ -176,6 +176,7 @@ static int server_init(http *h, const es_model *model, const es_server_params *p
     s->model = model;
     s->tok = es_model_tokenizer(model);
     s->confidence = p->confidence;
+    s->entropix = p->entropix;
     es_model_info info;
     es_model_get_info(model, &info);
     const char *base = strrchr(info.path, '/');

@@ -16,6 +16,7 @@ typedef struct server {
     const es_model *model;
     const es_tokenizer *tok;
     const es_confidence *confidence;
+    const es_entropix_params *entropix; /* NULL: each request's sampling */
     es_context *ctx;             /* reset before each generation */
     pthread_mutex_t model_lock;
     char model_name[256];        /* general.name, or the file's name */

@@ -19,10 +19,6 @@
 #include "server/server_request.h"
 #include "server/utf8.h"
 
-/* The confidence module may be absent from a partial build: weak, so that a
- * server without --confidence links without it. */
-#pragma weak es_confidence_score
-
 /* One generation in progress. */
 typedef struct job {
     server *s;
@@ -113,8 +109,8 @@ static cJSON *token_stats(const job *j, const es_trace_token *row) {
             cJSON_AddItemToArray(v, cJSON_CreateNumber(sv / a->n_heads));
         }
     }
-    if (j->s->confidence && es_confidence_score)
-        add_stat(t, "confidence", es_confidence_score(j->s->confidence, row));
+    if (j->s->confidence) add_stat(t, "confidence", es_confidence_score(j->s->confidence, row));
+    if (row->sampler_branch) cJSON_AddStringToObject(t, "sampler_branch", row->sampler_branch);
     return t;
 }
 
@@ -347,6 +343,7 @@ static int run_job(job *j, es_generation *g, es_error *err) {
     j->prev = j->q.ids[j->q.n_ids - 1];
     es_generate_params gp = {.n_predict = j->q.max_tokens, .sampling = j->q.sampling,
                              .on_token = on_token, .user = j};
+    gp.sampling.entropix = s->entropix; /* the request's seed still drives it */
     pthread_mutex_lock(&s->model_lock);
     es_context_reset(s->ctx);
     int rc = es_generate(s->model, s->ctx, j->q.ids, j->q.n_ids, &gp, g, err);
