@@ -475,9 +475,11 @@ int es_grade(const char *db_path, const es_grade_params *p, es_error *err);
 /* --------------------------------------------------------------- report -- */
 /* Writes the report of the study runs in the trace databases as one
  * self-contained HTML page (inline SVG), and, when data_dir is not NULL,
- * every figure as a standalone SVG and every number behind it as CSV there. */
+ * every figure as a standalone SVG and every number behind it as CSV there.
+ * confidence_json (or NULL): a `confidence fit` file whose evaluation,
+ * features and weights the page shows in a "Confidence" section. */
 int es_report(const char *const *db_paths, int n_dbs, const char *out_html, const char *data_dir,
-              es_error *err);
+              const char *confidence_json, es_error *err);
 
 /* ----------------------------------------------------------- confidence -- */
 

@@ -3,7 +3,10 @@
  * with x ~ N(0, 1), the cross-validated AUROC must come close to the
  * population value computed here by numerical integration; grouped folds
  * must keep each item whole; PRR against hand-computed cases; the model
- * file must round-trip; bad files must fail with one line. */
+ * file must round-trip; bad files must fail with one line. End to end on
+ * the real stories260K model: `run simpleqa`, grades written by plain SQL,
+ * `confidence fit`, `apply`, `generate --confidence` and `report
+ * --confidence`, whose table must carry the file's numbers. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,7 +14,10 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <sqlite3.h>
+#include <unistd.h>
 
+#include "cli_run.h"
 #include "confidence/confidence.h"
 #include "test.h"
 #include "util/rng.h"
@@ -271,10 +277,203 @@ static void test_bad_files(void) {
     }
 }
 
+/* ------------------------------------------------------ end to end -- */
+
+static const char *e2e_path(char *buf, const char *name) {
+    snprintf(buf, 512, "%.400s/%s", test_tmpdir(), name);
+    return buf;
+}
+
+/* The whole file as a string (malloc'ed), NULL when unreadable. */
+static char *read_all(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = NULL;
+    size_t n = 0, cap = 0, got;
+    char chunk[4096];
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (n + got + 1 > cap) {
+            cap = 2 * (n + got + 1);
+            char *t = realloc(text, cap);
+            if (!t) break;
+            text = t;
+        }
+        memcpy(text + n, chunk, got);
+        n += got;
+    }
+    fclose(f);
+    if (text) text[n] = 0;
+    return text;
+}
+
+/* Grades by plain SQL, independent of src/trace: even item ids CORRECT, odd
+ * ones INCORRECT (all_correct: every one CORRECT). Returns the rows written. */
+static int write_grades(const char *db_path, int all_correct) {
+    sqlite3 *db;
+    int n = -1;
+    if (sqlite3_open(db_path, &db) == SQLITE_OK &&
+        sqlite3_exec(db, all_correct ? "DELETE FROM grades; INSERT INTO grades(item_id, grader, verdict) "
+                                       "SELECT id, 'offline', 'CORRECT' FROM items"
+                                     : "DELETE FROM grades; INSERT INTO grades(item_id, grader, verdict) "
+                                       "SELECT id, 'offline', CASE WHEN id % 2 = 0 THEN 'CORRECT' "
+                                       "ELSE 'INCORRECT' END FROM items", NULL, NULL, NULL) == SQLITE_OK)
+        n = sqlite3_changes(db);
+    sqlite3_close(db);
+    return n;
+}
+
+/* The items CSV of `confidence apply`: lines with a finite mean and min in [0, 1]. */
+static int good_item_lines(const char *csv, int *lines) {
+    int good = 0;
+    *lines = 0;
+    for (const char *line = strchr(csv, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+        ++*lines;
+        /* the last two fields: ...,mean,min */
+        const char *end = strchr(line + 1, '\n'), *c2 = end ? end : line + strlen(line);
+        const char *c1 = c2 - 1;
+        while (c1 > line && *c1 != ',') c1--;
+        const char *c0 = c1 - 1;
+        while (c0 > line && *c0 != ',') c0--;
+        double mean = strtod(c0 + 1, NULL), lo = strtod(c1 + 1, NULL);
+        good += c1 - c0 > 1 && c2 - c1 > 1 && mean >= 0 && mean <= 1 && lo >= 0 && lo <= mean + 1e-9;
+    }
+    return good;
+}
+
+/* Every (level, score) of the file's evaluation must be a row of the page
+ * with its AUROC and PRR and their intervals; returns the rows checked. */
+static int check_evaluation_rows(const cJSON *conf, const char *html) {
+    const char *levels[2] = {"token", "answer"};
+    int rows = 0;
+    for (int l = 0; l < 2; l++) {
+        const cJSON *lv = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(conf, "evaluation"),
+                                                           levels[l]);
+        const cJSON *m;
+        cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(lv, "scores")) {
+            const char *keys[2][1] = {{"auroc"}, {"prr"}};
+            const char *cis[2] = {"auroc_ci", "prr_ci"};
+            char want[512];
+            int k = snprintf(want, sizeof want, "<td>%s</td><td>%s</td><td>%.0f</td><td>%.0f</td>", levels[l],
+                             m->string, json_number(lv, (const char *[]){"positive"}, 1),
+                             json_number(lv, (const char *[]){"negative"}, 1));
+            for (int j = 0; j < 2; j++) {
+                const cJSON *ci = cJSON_GetObjectItemCaseSensitive(m, cis[j]);
+                k += snprintf(want + k, sizeof want - k, "<td>%.3f [%.3f, %.3f]</td>", json_number(m, keys[j], 1),
+                              cJSON_GetArrayItem(ci, 0)->valuedouble, cJSON_GetArrayItem(ci, 1)->valuedouble);
+            }
+            CHECKF(strstr(html, want) != NULL, "the page lacks %s", want);
+            rows++;
+        }
+    }
+    return rows;
+}
+
+static void check_conf_file(const cJSON *o) {
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "features"), *w = cJSON_GetObjectItemCaseSensitive(o, "weights");
+    /* stories260K: 5 layers, so 3 + 4 * 5 features */
+    CHECK_INT(cJSON_GetArraySize(f), 23);
+    CHECK_INT(cJSON_GetArraySize(w), 23);
+    const char *tok[] = {"evaluation", "token", "scores", "model", "auroc"};
+    const char *ans[] = {"evaluation", "answer", "scores", "model_min", "prr"};
+    const char *pos[] = {"evaluation", "answer", "positive"}, *neg[] = {"evaluation", "answer", "negative"};
+    double a = json_number(o, tok, 5);
+    CHECKF(a >= 0 && a <= 1, "token AUROC %g", a);
+    CHECK(isfinite(json_number(o, ans, 5)));
+    CHECK(json_number(o, pos, 3) == 6 && json_number(o, neg, 3) == 6);
+}
+
+static void e2e_report(const char *db, const char *conf_path, const cJSON *conf) {
+    char html_path[512];
+    e2e_path(html_path, "conf-report.html");
+    run_result r;
+    const char *a[] = {"report", db, "-o", html_path, "--confidence", conf_path, "-q", NULL};
+    cli_run(&r, a);
+    CHECKF(r.status == 0, "report: status %d: %s", r.status, r.err);
+    char *html = read_all(html_path);
+    CHECK(html && strstr(html, "<h2 id=\"confidence\">Confidence</h2>"));
+    if (!html) return;
+    CHECK_INT(check_evaluation_rows(conf, html), 5 + 6); /* model + 4 baselines; model_min, model_mean + 4 */
+    /* the first feature's weight, as the page prints it (4 significant digits) */
+    char want[256];
+    snprintf(want, sizeof want, "<tr><td>logit_entropy</td><td>%.4g</td>",
+             cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(conf, "weights"), 0)->valuedouble);
+    CHECKF(strstr(html, want) != NULL, "the page lacks %s", want);
+    free(html);
+    /* a file that is not a confidence model: one line, exit 2 */
+    const char *bad[] = {"report", db, "-o", html_path, "--confidence", db, "-q", NULL};
+    cli_run(&r, bad);
+    CHECK(r.status == 2 && strstr(r.err, db) && strchr(r.err, '\n') == r.err + strlen(r.err) - 1);
+}
+
+static void e2e_apply_generate(const char *model, const char *db, const char *conf_path) {
+    char csv_path[512];
+    e2e_path(csv_path, "conf-items.csv");
+    run_result r;
+    const char *a[] = {"confidence", "apply", conf_path, db, "-o", csv_path, NULL};
+    cli_run(&r, a);
+    CHECKF(r.status == 0, "apply: status %d: %s", r.status, r.err);
+    char *csv = read_all(csv_path);
+    int lines = 0;
+    CHECK(csv && good_item_lines(csv, &lines) == 12 && lines == 12);
+    free(csv);
+    const char *g[] = {"generate", "-m", model, "--confidence", conf_path, "-p", "Once", "-n", "5", NULL};
+    cli_run(&r, g);
+    CHECKF(r.status == 0, "generate: status %d: %s", r.status, r.err);
+}
+
+static void test_end_to_end(void) {
+    TEST("confidence: run simpleqa on stories260K, grade by SQL, fit, apply, generate, report") {
+        const char *model = test_shared("models/stories260K/stories260K.gguf");
+        if (!model) continue;
+        if (access(cli_binary(), X_OK) != 0) {
+            test_skip("the entroscope binary is not built");
+            continue;
+        }
+        char csv[512], db[512], conf_path[512];
+        FILE *f = fopen(e2e_path(csv, "conf-qa.csv"), "wb");
+        if (f) {
+            fputs("metadata,problem,answer\n", f);
+            for (int i = 0; i < 12; i++)
+                fprintf(f, "\"{'topic': 'Test', 'answer_type': 'Other'}\",What is thing number %d?,Answer %d\n", i, i);
+            fclose(f);
+        }
+        e2e_path(db, "conf-run.db");
+        e2e_path(conf_path, "conf.json");
+        remove(db);
+        run_result r;
+        const char *run[] = {"run", "simpleqa", "-m", model, "-o", db, "-t", "1", "-n", "8", "--data", csv,
+                             "--no-grade", NULL};
+        cli_run(&r, run);
+        CHECKF(r.status == 0, "run: status %d: %s", r.status, r.err);
+        CHECK_INT(write_grades(db, 0), 12);
+        const char *fit[] = {"confidence", "fit", db, "-o", conf_path, "--folds", "3", "-q", NULL};
+        cli_run(&r, fit);
+        CHECKF(r.status == 0, "fit: status %d: %s", r.status, r.err);
+        char *text = read_all(conf_path);
+        cJSON *conf = text ? cJSON_Parse(text) : NULL;
+        free(text);
+        CHECK(conf != NULL);
+        if (!conf) continue;
+        check_conf_file(conf);
+        e2e_apply_generate(model, db, conf_path);
+        e2e_report(db, conf_path, conf);
+        cJSON_Delete(conf);
+        /* one class only: one line naming the database, exit 2, no file */
+        CHECK_INT(write_grades(db, 1), 12);
+        e2e_path(conf_path, "conf-one.json");
+        const char *one[] = {"confidence", "fit", db, "-o", conf_path, "--folds", "3", "-q", NULL};
+        cli_run(&r, one);
+        CHECKF(r.status == 2 && strstr(r.err, db) && strstr(r.err, "0 error") &&
+               strchr(r.err, '\n') == r.err + strlen(r.err) - 1, "status %d: %s", r.status, r.err);
+        CHECK(access(conf_path, F_OK) != 0);
+    }
+}
+
 void suite_confidence(void) {
     test_prr();
     test_recovery();
     test_folds();
     test_roundtrip();
     test_bad_files();
+    test_end_to_end();
 }

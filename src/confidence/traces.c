@@ -183,6 +183,14 @@ int cf_fit(const char *const *db_paths, int n_dbs, const cf_fit_params *p, const
     if (d.n_items < (size_t)p->folds)
         rc = es_fail(err, "%s: %zu graded GSM8K / SimpleQA answers, fewer than the %d folds", db_paths[0],
                      d.n_items, p->folds);
+    /* both kinds of token up front, so that the message is about the data
+     * and not about whichever fold's training rows met the problem first */
+    size_t ny[2] = {0, 0};
+    for (size_t i = 0; i < d.n; i++)
+        if (d.label[i] >= 0) ny[d.label[i]]++;
+    if (rc == 0 && (ny[0] == 0 || ny[1] == 0))
+        rc = es_fail(err, "%s: the graded answers give %zu error and %zu good tokens; the fit needs both (correct "
+                          "and incorrect answers)", db_paths[0], ny[1], ny[0]);
     if (rc == 0) rc = cf_fit_dataset(&d, p, out_json, db_paths, n_dbs, err);
     cf_dataset_free(&d);
     return rc;

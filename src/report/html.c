@@ -4,6 +4,7 @@
  * group sizes, never as a number. */
 #include "report/html.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,121 @@ int rh_runs_table(const report_data *d, rf_parts *out, es_error *err) {
     return rf_parts_add(out, RF_TABLE, "runs", sbuf_take(&title), sbuf_take(&html), sbuf_take(&csv), NULL, err);
 }
 
+/* ------------------------------------------------------- confidence -- */
+
+static const cJSON *json_at(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
+
+static double json_num(const cJSON *o, const char *key) {
+    const cJSON *v = json_at(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* Element i of the number array key of o, NaN when absent. */
+static double json_elem(const cJSON *o, const char *key, int i) {
+    const cJSON *v = cJSON_GetArrayItem(json_at(o, key), i);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* "0.812 [0.754, 0.861]", or a dash when the value is missing. */
+static void cell_ci(sbuf *html, sbuf *csv, const cJSON *m, const char *key, const char *ci_key) {
+    double v = json_num(m, key), lo = json_elem(m, ci_key, 0), hi = json_elem(m, ci_key, 1);
+    if (isfinite(v) && isfinite(lo) && isfinite(hi)) sbuf_printf(html, "<td>%.3f [%.3f, %.3f]</td>", v, lo, hi);
+    else if (isfinite(v)) sbuf_printf(html, "<td>%.3f</td>", v);
+    else sbuf_puts(html, "<td>&#8212;</td>");
+    sbuf_printf(csv, ",%.17g,%.17g,%.17g", v, lo, hi);
+}
+
+static void level_rows(sbuf *html, sbuf *csv, const cJSON *eval, const char *level) {
+    const cJSON *lv = json_at(eval, level), *scores = json_at(lv, "scores"), *m;
+    double npos = json_num(lv, "positive"), nneg = json_num(lv, "negative");
+    cJSON_ArrayForEach(m, scores) {
+        if (!cJSON_IsObject(m) || !m->string) continue;
+        int model = strncmp(m->string, "model", 5) == 0;
+        sbuf_printf(html, "<tr%s><td>%s</td><td>", model ? " class=\"model\"" : "", level);
+        sbuf_escape(html, m->string);
+        sbuf_printf(html, "</td><td>%.0f</td><td>%.0f</td>", npos, nneg);
+        sbuf_printf(csv, "%s,", level);
+        for (const char *c = m->string; *c; c++) sbuf_printf(csv, "%c", *c == ',' ? ';' : *c);
+        sbuf_printf(csv, ",%.0f,%.0f", npos, nneg);
+        cell_ci(html, csv, m, "auroc", "auroc_ci");
+        cell_ci(html, csv, m, "prr", "prr_ci");
+        sbuf_puts(html, "</tr>\n");
+        sbuf_puts(csv, "\n");
+    }
+}
+
+static char *conf_title(const char *what, const char *path) {
+    sbuf b = {0};
+    sbuf_printf(&b, "confidence model %s (%s)", what, path);
+    return sbuf_take(&b);
+}
+
+static int evaluation_table(const cJSON *conf, const char *path, rf_parts *out, es_error *err) {
+    const cJSON *eval = json_at(conf, "evaluation"), *tr = json_at(conf, "training");
+    if (!cJSON_IsObject(eval) || !cJSON_IsObject(json_at(eval, "token")) || !cJSON_IsObject(json_at(eval, "answer")))
+        return es_fail(err, "%s: no \"evaluation\" with token and answer levels (not written by confidence fit?)",
+                       path);
+    sbuf html = {0}, csv = {0};
+    sbuf_printf(&html, "<p>Out-of-fold scores of %.0f-fold cross-validation grouped by item (no answer in two "
+                       "folds), L2 %.4g; trained on %.0f answers (%.0f error and %.0f good tokens). Every score is "
+                       "read as higher = rather an error; answer level: model_mean and model_min are the mean and "
+                       "the minimum of the answer's token confidences. Intervals: ",
+                json_num(eval, "folds"), json_num(conf, "l2"), json_num(tr, "answers"), json_num(tr, "error_tokens"),
+                json_num(tr, "good_tokens"));
+    const cJSON *ci = json_at(eval, "ci");
+    sbuf_escape(&html, cJSON_IsString(ci) ? ci->valuestring : "?");
+    sbuf_printf(&html, " (%.0f resamples).</p>\n<table><tr><th>level</th><th>score</th><th>errors</th><th>good</th>"
+                       "<th>AUROC [95%% CI]</th><th>PRR [95%% CI]</th></tr>\n", json_num(eval, "bootstrap"));
+    sbuf_puts(&csv, "level,score,errors,good,auroc,auroc_lo,auroc_hi,prr,prr_lo,prr_hi\n");
+    level_rows(&html, &csv, eval, "token");
+    level_rows(&html, &csv, eval, "answer");
+    sbuf_puts(&html, "</table>\n");
+    int rc = rf_parts_add(out, RF_TABLE, "confidence-evaluation", conf_title("evaluation", path), sbuf_take(&html),
+                          sbuf_take(&csv), NULL, err);
+    return rc; /* a part of the whole report: run -1 */
+}
+
+static int weights_table(const cJSON *conf, const char *path, rf_parts *out, es_error *err) {
+    const cJSON *names = json_at(conf, "features"), *w = json_at(conf, "weights"), *norm = json_at(conf, "normalisation");
+    int n = cJSON_GetArraySize(names);
+    if (!cJSON_IsArray(names) || !cJSON_IsArray(w) || cJSON_GetArraySize(w) != n)
+        return es_fail(err, "%s: \"features\" and \"weights\" are not lists of the same length", path);
+    sbuf html = {0}, csv = {0};
+    sbuf_puts(&html, "<table><tr><th>feature</th><th>weight (of the standardised feature, in the log-odds of "
+                     "an error)</th><th>mean</th><th>sd</th></tr>\n");
+    sbuf_puts(&csv, "feature,weight,mean,sd\n");
+    sbuf_printf(&html, "<tr><td>intercept</td>");
+    cell_number(&html, json_num(conf, "intercept"));
+    sbuf_puts(&html, "<td></td><td></td></tr>\n");
+    sbuf_printf(&csv, "intercept,%.17g,,\n", json_num(conf, "intercept"));
+    for (int i = 0; i < n; i++) {
+        const cJSON *name = cJSON_GetArrayItem(names, i);
+        const char *text = cJSON_IsString(name) ? name->valuestring : "?";
+        double v[3] = {json_elem(conf, "weights", i), json_elem(norm, "mean", i), json_elem(norm, "sd", i)};
+        sbuf_puts(&html, "<tr><td>");
+        sbuf_escape(&html, text);
+        sbuf_puts(&html, "</td>");
+        for (int k = 0; k < 3; k++) cell_number(&html, v[k]);
+        sbuf_puts(&html, "</tr>\n");
+        for (const char *c = text; *c; c++) sbuf_printf(&csv, "%c", *c == ',' ? ';' : *c);
+        sbuf_printf(&csv, ",%.17g,%.17g,%.17g\n", v[0], v[1], v[2]);
+    }
+    sbuf_puts(&html, "</table>\n");
+    int rc = rf_parts_add(out, RF_TABLE, "confidence-weights", conf_title("features and weights", path),
+                          sbuf_take(&html), sbuf_take(&csv), NULL, err);
+    return rc; /* a part of the whole report: run -1 */
+}
+
+int rh_confidence_tables(const cJSON *conf, const char *path, rf_parts *out, es_error *err) {
+    const cJSON *fmt = json_at(conf, "format");
+    if (!cJSON_IsObject(conf) || !cJSON_IsString(fmt) || strcmp(fmt->valuestring, "entroscope-confidence") != 0)
+        return es_fail(err, "%s: not an entroscope confidence model (no \"format\": \"entroscope-confidence\")", path);
+    if (evaluation_table(conf, path, out, err) < 0) return -1;
+    return weights_table(conf, path, out, err);
+}
+
+static int is_confidence_part(const rf_part *p) { return p->run < 0 && strncmp(p->name, "confidence-", 11) == 0; }
+
 /* ------------------------------------------------------------- page -- */
 
 static const char *const page_css =
@@ -139,7 +255,7 @@ static const char *const page_css =
     "td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}th{background:#f0f0f0}"
     "td.small{color:#a33;font-style:italic}.runs{display:flex;flex-wrap:wrap;gap:24px}"
     ".run{flex:1 1 840px;min-width:0}figure{margin:12px 0}figcaption{font-size:13px;color:#444;max-width:820px}"
-    "svg{max-width:100%;height:auto}pre{white-space:pre-wrap;word-break:break-all;font-size:12px;background:#f6f6f6;padding:6px}";
+    "tr.model td{font-weight:bold}svg{max-width:100%;height:auto}pre{white-space:pre-wrap;word-break:break-all;font-size:12px;background:#f6f6f6;padding:6px}";
 
 static void put_part(sbuf *b, const rf_part *p) {
     sbuf_printf(b, "<figure id=\"%s\">\n", p->name);
@@ -186,7 +302,7 @@ char *rh_page(const report_data *d, const rf_parts *parts, const rf_options *o, 
                     "(%d resamples). A group with fewer than %d items is reported as too small.</p>\n",
                 page_css, ENTROSCOPE_VERSION, o->bootstrap_b, o->min_items);
     for (int i = 0; i < parts->n; i++)
-        if (parts->items[i].run < 0) put_part(&b, &parts->items[i]);
+        if (parts->items[i].run < 0 && !is_confidence_part(&parts->items[i])) put_part(&b, &parts->items[i]);
     /* one section per study, its runs (models) side by side */
     for (int r = 0; r < d->n_runs; r++) {
         const char *study = d->runs[r].study ? d->runs[r].study : "";
@@ -200,6 +316,11 @@ char *rh_page(const report_data *d, const rf_parts *parts, const rf_options *o, 
             if (strcmp(d->runs[q].study ? d->runs[q].study : "", study) == 0) put_run(&b, d, q, parts);
         sbuf_puts(&b, "</div>\n");
     }
+    int confidence = 0;
+    for (int i = 0; i < parts->n; i++) confidence |= is_confidence_part(&parts->items[i]);
+    if (confidence) sbuf_puts(&b, "<h2 id=\"confidence\">Confidence</h2>\n");
+    for (int i = 0; i < parts->n; i++)
+        if (is_confidence_part(&parts->items[i])) put_part(&b, &parts->items[i]);
     sbuf_puts(&b, "</body></html>\n");
     char *page = sbuf_take(&b);
     if (!page) es_fail(err, "report: out of memory");

@@ -2,7 +2,9 @@
  * trace databases (data.c), builds the figures and tables (figures.c,
  * html.c, sampler.c) and writes the page and the standalone files. Every file is
  * written under a temporary name and renamed, so that a reader never sees a
- * half-written report. */
+ * half-written report. With a confidence model file (`confidence fit`), its
+ * evaluation, features and weights are added as a "Confidence" section. */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,10 +48,11 @@ static int write_parts(const rf_parts *parts, const char *dir, es_error *err) {
     return 0;
 }
 
-int rh_write_report(const report_data *d, const rf_options *o, const char *out_html, const char *data_dir,
-                    es_error *err) {
+int rh_write_report_conf(const report_data *d, const rf_options *o, const cJSON *conf, const char *conf_path,
+                         const char *out_html, const char *data_dir, es_error *err) {
     rf_parts parts = {0};
     int rc = rh_runs_table(d, &parts, err);
+    if (rc == 0 && conf) rc = rh_confidence_tables(conf, conf_path ? conf_path : "confidence", &parts, err);
     for (int r = 0; rc == 0 && r < d->n_runs; r++) {
         rc = rh_summary_table(&d->runs[r], r, o, &parts, err);
         if (rc == 0) rc = rf_run_figures(&d->runs[r], r, o, &parts, err);
@@ -65,18 +68,59 @@ int rh_write_report(const report_data *d, const rf_options *o, const char *out_h
     return rc;
 }
 
-int es_report(const char *const *db_paths, int n_dbs, const char *out_html, const char *data_dir, es_error *err) {
+int rh_write_report(const report_data *d, const rf_options *o, const char *out_html, const char *data_dir,
+                    es_error *err) {
+    return rh_write_report_conf(d, o, NULL, NULL, out_html, data_dir, err);
+}
+
+/* The parsed confidence model file (at most 64 MiB, like es_confidence_load),
+ * or NULL with err set. */
+static cJSON *load_confidence(const char *path, es_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        es_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *text = NULL;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size < (64L << 20) &&
+        fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)size + 1)) &&
+        fread(text, 1, (size_t)size, f) == (size_t)size)
+        text[size] = 0;
+    else {
+        free(text);
+        text = NULL;
+    }
+    fclose(f);
+    if (!text) {
+        es_fail(err, "%s: cannot read (or larger than 64 MiB)", path);
+        return NULL;
+    }
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    if (!o) es_fail(err, "%s: not valid JSON", path);
+    return o;
+}
+
+int es_report(const char *const *db_paths, int n_dbs, const char *out_html, const char *data_dir,
+              const char *confidence_json, es_error *err) {
     report_data d;
     memset(&d, 0, sizeof d);
     if (n_dbs <= 0 || !out_html) return es_fail(err, "report: give at least one database and an output file");
-    if (report_data_load(&d, db_paths, n_dbs, err) < 0) return -1;
-    if (d.n_runs == 0) {
-        report_data_free(&d);
-        return es_fail(err, "%s: no study runs to report", db_paths[0]);
+    cJSON *conf = NULL;
+    if (confidence_json && !(conf = load_confidence(confidence_json, err))) return -1;
+    if (report_data_load(&d, db_paths, n_dbs, err) < 0) {
+        cJSON_Delete(conf);
+        return -1;
     }
-    rf_options o;
-    rf_default_options(&o);
-    int rc = rh_write_report(&d, &o, out_html, data_dir, err);
+    int rc;
+    if (d.n_runs == 0) rc = es_fail(err, "%s: no study runs to report", db_paths[0]);
+    else {
+        rf_options o;
+        rf_default_options(&o);
+        rc = rh_write_report_conf(&d, &o, conf, confidence_json, out_html, data_dir, err);
+    }
     report_data_free(&d);
+    cJSON_Delete(conf);
     return rc;
 }
