@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/json_file.h"
 
 static const char *const base_names[CF_BASE_FEATURES] = {"logit_entropy", "logit_varentropy", "token_prob"};
 static const char *const layer_names[CF_LAYER_FEATURES] = {"attn_entropy", "attn_varentropy",
@@ -201,32 +202,8 @@ static es_confidence *model_from_json(const cJSON *o, const char *path, es_error
 }
 
 es_confidence *es_confidence_load(const char *path, es_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        es_fail(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *text = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size < (64L << 20) &&
-        fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)size + 1)) &&
-        fread(text, 1, (size_t)size, f) == (size_t)size)
-        text[size] = 0;
-    else {
-        free(text);
-        text = NULL;
-    }
-    fclose(f);
-    if (!text) {
-        es_fail(err, "%s: cannot read (or larger than 64 MiB)", path);
-        return NULL;
-    }
-    cJSON *o = cJSON_Parse(text);
-    free(text);
-    if (!o) {
-        es_fail(err, "%s: not valid JSON", path);
-        return NULL;
-    }
+    cJSON *o = es_json_read_file(path, (size_t)64 << 20, err);
+    if (!o) return NULL;
     es_confidence *c = model_from_json(o, path, err);
     cJSON_Delete(o);
     return c;

@@ -15,6 +15,7 @@
 #include "report/html.h"
 #include "report/sampler.h"
 #include "util/error.h"
+#include "util/json_file.h"
 
 static int write_whole(const char *path, const char *text, es_error *err) {
     size_t len = strlen(path) + 32;
@@ -73,42 +74,13 @@ int rh_write_report(const report_data *d, const rf_options *o, const char *out_h
     return rh_write_report_conf(d, o, NULL, NULL, out_html, data_dir, err);
 }
 
-/* The parsed confidence model file (at most 64 MiB, like es_confidence_load),
- * or NULL with err set. */
-static cJSON *load_confidence(const char *path, es_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        es_fail(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *text = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size < (64L << 20) &&
-        fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)size + 1)) &&
-        fread(text, 1, (size_t)size, f) == (size_t)size)
-        text[size] = 0;
-    else {
-        free(text);
-        text = NULL;
-    }
-    fclose(f);
-    if (!text) {
-        es_fail(err, "%s: cannot read (or larger than 64 MiB)", path);
-        return NULL;
-    }
-    cJSON *o = cJSON_Parse(text);
-    free(text);
-    if (!o) es_fail(err, "%s: not valid JSON", path);
-    return o;
-}
-
 int es_report(const char *const *db_paths, int n_dbs, const char *out_html, const char *data_dir,
               const char *confidence_json, es_error *err) {
     report_data d;
     memset(&d, 0, sizeof d);
     if (n_dbs <= 0 || !out_html) return es_fail(err, "report: give at least one database and an output file");
     cJSON *conf = NULL;
-    if (confidence_json && !(conf = load_confidence(confidence_json, err))) return -1;
+    if (confidence_json && !(conf = es_json_read_file(confidence_json, (size_t)64 << 20, err))) return -1;
     if (report_data_load(&d, db_paths, n_dbs, err) < 0) {
         cJSON_Delete(conf);
         return -1;
