@@ -5,7 +5,6 @@
 #include "confidence/confidence.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
