@@ -2,8 +2,9 @@
  * random tiny model runs in a thread of the test process (es_serve on a free
  * port), libcurl plays the client. The text a request gets back is checked
  * against es_generate run directly on the same model, streamed answers
- * against whole ones; errors, the API key, 20 concurrent clients, and
- * SIGTERM on the real binary. */
+ * against whole ones; errors, the API key, 20 concurrent clients,
+ * SIGTERM on the real binary, and the viewer page driven by headless
+ * Chromium (skipped where there is none). */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <pthread.h>
@@ -642,6 +643,133 @@ static void test_sigterm(const char *model) {
     }
 }
 
+/* The browser on PATH, or NULL. */
+static const char *find_chromium(void) {
+    static char path[1024];
+    const char *env = getenv("PATH");
+    char dirs[4096];
+    snprintf(dirs, sizeof dirs, "%s", env ? env : "/usr/bin:/bin");
+    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        snprintf(path, sizeof path, "%s/chromium", d);
+        if (access(path, X_OK) == 0) return path;
+    }
+    return NULL;
+}
+
+/* The DOM of the viewer page as headless Chromium sees it once loaded
+ * (autorun waits for the whole stream before the load event). */
+static char *viewer_dom(const char *chromium, int port, const char *prompt, const char *key) {
+    CURL *c = curl_easy_init();
+    char *esc = curl_easy_escape(c, prompt, 0);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "timeout 20 '%s' --headless --no-sandbox --disable-gpu "
+             "--virtual-time-budget=15000 --dump-dom "
+             "'http://127.0.0.1:%d/?prompt=%s&max_tokens=8&temperature=0&autorun=1%s%s' 2>/dev/null",
+             chromium, port, esc, key ? "&key=" : "", key ? key : "");
+    curl_free(esc);
+    curl_easy_cleanup(c);
+    FILE *f = popen(cmd, "r");
+    if (!f) return NULL;
+    buf b = {calloc(1, 1), 0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) collect(chunk, 1, n, &b);
+    pclose(f);
+    return b.data;
+}
+
+/* Serialised HTML text back to characters (what Chromium escapes in text). */
+static void unescape_html(char *s) {
+    static const struct { const char *entity, *text; } map[] = {
+        {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&nbsp;", "\xc2\xa0"}};
+    char *w = s;
+    for (const char *r = s; *r;) {
+        size_t i = 0;
+        while (i < 4 && strncmp(r, map[i].entity, strlen(map[i].entity)) != 0) i++;
+        if (i < 4) {
+            memcpy(w, map[i].text, strlen(map[i].text));
+            w += strlen(map[i].text);
+            r += strlen(map[i].entity);
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = 0;
+}
+
+/* The token spans of the viewer's output: their texts joined (malloc'ed),
+ * how many there are and how many carry an inline background colour and
+ * the token's values. */
+static char *viewer_tokens(const char *dom, int *n_spans, int *n_coloured) {
+    *n_spans = *n_coloured = 0;
+    const char *out = dom ? strstr(dom, "<div id=\"out\">") : NULL;
+    const char *end = out ? strstr(out, "</div>") : NULL;
+    char *text = calloc(1, dom ? strlen(dom) + 1 : 1);
+    for (const char *at = out; at && end && (at = strstr(at, "<span class=\"tok\"")) && at < end;) {
+        const char *close = strchr(at, '>'), *stop = close ? strstr(close, "</span>") : NULL;
+        if (!stop) break;
+        char tag[2048];
+        snprintf(tag, sizeof tag, "%.*s", (int)(close - at), at);
+        ++*n_spans;
+        if (strstr(tag, "style=\"background: rgb(") && strstr(tag, "data-logit-h=\"") &&
+            strstr(tag, "data-layer-h=\""))
+            ++*n_coloured;
+        strncat(text, close + 1, (size_t)(stop - close - 1));
+        at = stop;
+    }
+    unescape_html(text);
+    return text;
+}
+
+/* Headless Chromium loads the viewer with a prompt in its URL: the page
+ * streams the completion and shows it as coloured token spans whose texts
+ * join to what the API gives for the same greedy request. */
+static void test_viewer(es_model *m, const char *prompt) {
+    TEST("server: the viewer streams coloured tokens in headless Chromium") {
+        const char *chromium = find_chromium();
+        if (!chromium) {
+            test_skip("no chromium on PATH: the viewer is not driven");
+            break;
+        }
+        live l;
+        if (live_start(&l, m, "v1ewer")) { /* with a key: the page passes ?key= on as the bearer */
+            CHECK(!"server start");
+            break;
+        }
+        int port = atomic_load(&l.port);
+        cJSON *q = cJSON_CreateObject();
+        cJSON_AddStringToObject(q, "prompt", prompt);
+        cJSON_AddNumberToObject(q, "max_tokens", 8);
+        cJSON_AddNumberToObject(q, "temperature", 0);
+        char *body = cJSON_PrintUnformatted(q);
+        long st;
+        char *raw = request(port, NULL, "/v1/completions", body, strlen(body), "v1ewer", &st);
+        cJSON *whole = cJSON_Parse(raw);
+        const char *api_text = choice_text(whole, 0);
+        CHECK_INT(st, 200);
+        char *dom = viewer_dom(chromium, port, prompt, "v1ewer");
+        int n_spans, n_coloured;
+        char *joined = viewer_tokens(dom, &n_spans, &n_coloured);
+        CHECKF(dom && strstr(dom, "data-state=\"done\""), "the page did not finish: %.300s",
+               dom ? dom : "(no output)");
+        CHECK(n_coloured >= 1);
+        CHECK_INT(n_coloured, n_spans);
+        CHECK_INT(n_spans, usage_tokens(whole));
+        CHECK_STR(joined, api_text ? api_text : "(no API text)");
+        free(joined);
+        free(dom);
+        dom = viewer_dom(chromium, port, prompt, NULL); /* no key: the page shows the API's error */
+        CHECK(dom && strstr(dom, "data-state=\"error\"") && !strstr(dom, "<span class=\"tok\""));
+        free(dom);
+        cJSON_Delete(whole);
+        free(raw);
+        free(body);
+        cJSON_Delete(q);
+        live_stop(&l);
+        CHECK_INT(l.rc, 0);
+    }
+}
+
 void suite_server(void) {
     const char *path = tiny_model_path();
     es_model *m = path ? es_model_load(path, NULL, NULL) : NULL;
@@ -669,6 +797,8 @@ void suite_server(void) {
         TEST("server: start") CHECK(!"es_serve did not start");
     }
     test_api_key(m);
+    const char *viewer_prompt = ascii_prompt(m, 8);
+    test_viewer(m, viewer_prompt ? viewer_prompt : "Once");
     test_sigterm(path);
     es_model_free(m);
 }
