@@ -89,11 +89,11 @@ static void test_branch_counts(void) {
     TEST("report sampler: branch counts, insertion events and trigger statistics of hand-made rows") {
         static fake_runs f;
         memset(&f, 0, sizeof f);
-        /* item 0: one event of three inserted tokens; item 1: an insert of one
-         * token, then inserted text without an "insert" row (its trigger is
-         * the adaptive row before it), and one row without a branch */
-        static const char *const b0[] = {"argmax", "insert", "inserted", "inserted", "argmax", "explore"};
-        static const char *const b1[] = {"resample", "insert", "adaptive", "inserted", "inserted", "argmax", NULL};
+        /* as the generator writes them: item 0, one insertion of three tokens,
+         * then a raised-temperature "insert" sample; item 1, an insertion of
+         * one token, then one of two, and one row without a branch */
+        static const char *const b0[] = {"argmax", "inserted", "inserted", "inserted", "insert", "explore"};
+        static const char *const b1[] = {"resample", "inserted", "adaptive", "inserted", "inserted", "argmax", NULL};
         rd_run *run = &f.run[0];
         run->study = "gsm8k", run->items = f.items[0], run->n_items = 2;
         set_rows(&f.items[0][0], f.rows[0][0], b0, 6, 10);
@@ -101,20 +101,21 @@ static void test_branch_counts(void) {
         rsm_branch_tally t;
         rsm_count_branches(run, &t);
         CHECK_INT(t.rows, 13);
-        CHECK_INT(t.count[0], 3); /* argmax */
-        CHECK_INT(t.count[1], 2); /* insert */
+        CHECK_INT(t.count[0], 2); /* argmax */
+        CHECK_INT(t.count[1], 1); /* insert */
         CHECK_INT(t.count[2], 1);
         CHECK_INT(t.count[3], 1);
         CHECK_INT(t.count[4], 1);
-        CHECK_INT(t.count[5], 4); /* inserted */
+        CHECK_INT(t.count[5], 6); /* inserted */
         CHECK_INT(t.unmarked, 1);
         CHECK_INT(t.other, 0);
         CHECK_INT(t.events, 3);
         CHECK_INT(t.inserted_tokens, 6);
         rsm_row_role roles[7];
         CHECK_INT(rsm_row_roles(&f.items[0][1], roles), 2);
-        CHECK(roles[0] == RSM_ROLE_OTHER && roles[1] == RSM_ROLE_TRIGGER && roles[2] == RSM_ROLE_TRIGGER &&
-              roles[3] == RSM_ROLE_INSERTED && roles[4] == RSM_ROLE_INSERTED && roles[5] == RSM_ROLE_OTHER);
+        CHECK(roles[0] == RSM_ROLE_OTHER && roles[1] == RSM_ROLE_TRIGGER && roles[2] == RSM_ROLE_OTHER &&
+              roles[3] == RSM_ROLE_TRIGGER && roles[4] == RSM_ROLE_INSERTED && roles[5] == RSM_ROLE_OTHER &&
+              roles[6] == RSM_ROLE_OTHER);
 
         rf_parts parts = {0};
         es_error err;
@@ -124,15 +125,15 @@ static void test_branch_counts(void) {
             const rf_part *p = &parts.items[0];
             CHECK_STR(p->name, "r0-gsm8k-sampler-branches");
             CHECK_INT(p->run, 0);
-            CHECK_NEAR(atof(csv_after(p->csv, "\nbranch,argmax,3,")), 3.0 / 13.0, 1e-12);
+            CHECK_NEAR(atof(csv_after(p->csv, "\nbranch,argmax,2,")), 2.0 / 13.0, 1e-12);
             CHECK(strstr(p->csv, "\ninsertion_events,inserted,3,\n") != NULL);
-            /* logit entropy = base + index: triggers 11, 101, 102; inserted
-             * 12, 13, 103, 104; others 10, 14, 15, 100, 105, 106 (and 106 is
-             * the unmarked row, an "other" row too) */
-            CHECK_NEAR(atof(csv_after(p->csv, "\nstatistic,logit_entropy/before_insertion,3,")), 214.0 / 3.0, 1e-12);
-            CHECK_NEAR(atof(csv_after(p->csv, "\nstatistic,logit_entropy/inserted,4,")), 58.0, 1e-12);
-            CHECK_NEAR(atof(csv_after(p->csv, "\nstatistic,logit_entropy/other,6,")), 350.0 / 6.0, 1e-12);
-            CHECK(strstr(p->csv, "\nstatistic,attn_entropy/before_insertion,0,") != NULL);
+            /* logit entropy = base + index: deciding rows 11, 101, 103; the
+             * rest of the insertions 12, 13, 104; others 10, 14, 15, 100,
+             * 102, 105, 106 (106 is the unmarked row) */
+            CHECK_NEAR(atof(csv_after(p->csv, "\nstatistic,logit_entropy/deciding_insertion,3,")), 215.0 / 3.0, 1e-12);
+            CHECK_NEAR(atof(csv_after(p->csv, "\nstatistic,logit_entropy/inserted_rest,3,")), 43.0, 1e-12);
+            CHECK_NEAR(atof(csv_after(p->csv, "\nstatistic,logit_entropy/other,7,")), 452.0 / 7.0, 1e-12);
+            CHECK(strstr(p->csv, "\nstatistic,attn_entropy/deciding_insertion,0,") != NULL);
             CHECK(strstr(p->body, "too small (no rows)") != NULL);
         }
         rf_parts_free(&parts);

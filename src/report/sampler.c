@@ -25,22 +25,19 @@ static char *part_title(const rd_run *run, const char *what) {
 
 /* ----------------------------------------------------------- branches -- */
 
+/* The generator (src/study/generation.c) marks every token of an inserted
+ * clarifying text "inserted"; "insert" is a token sampled at a raised
+ * temperature right after an insertion. A row's statistics are those of the
+ * pass whose distribution its token came from, so the first row of a run of
+ * inserted rows carries the pass that decided to insert: the trigger. */
 size_t rsm_row_roles(const rd_item *item, rsm_row_role *roles) {
     size_t events = 0;
     for (int i = 0; i < item->n_rows; i++) {
-        const rd_row *row = &item->rows[i];
         roles[i] = RSM_ROLE_OTHER;
-        if (branch_is(row, BRANCH_INSERT)) {
-            roles[i] = RSM_ROLE_TRIGGER;
-            events++;
-        } else if (branch_is(row, BRANCH_INSERTED)) {
-            roles[i] = RSM_ROLE_INSERTED;
-            int continues = i > 0 && (branch_is(&item->rows[i - 1], BRANCH_INSERT) ||
-                                      branch_is(&item->rows[i - 1], BRANCH_INSERTED));
-            if (continues) continue;
-            events++; /* inserted text without its "insert" row: the row before decided */
-            if (i > 0) roles[i - 1] = RSM_ROLE_TRIGGER;
-        }
+        if (!branch_is(&item->rows[i], BRANCH_INSERTED)) continue;
+        int continues = i > 0 && branch_is(&item->rows[i - 1], BRANCH_INSERTED);
+        roles[i] = continues ? RSM_ROLE_INSERTED : RSM_ROLE_TRIGGER;
+        events += !continues;
     }
     return events;
 }
@@ -72,7 +69,7 @@ void rsm_count_branches(const rd_run *run, rsm_branch_tally *t) {
         const rd_item *item = &run->items[it];
         for (int i = 0; i < item->n_rows; i++) count_row(t, &item->rows[i]);
     }
-    t->inserted_tokens = t->count[BRANCH_INSERT] + t->count[BRANCH_INSERTED];
+    t->inserted_tokens = t->count[BRANCH_INSERTED];
     rsm_row_role *roles = NULL;
     for (int it = 0; it < run->n_items; it++) {
         const rd_item *item = &run->items[it];
@@ -91,8 +88,9 @@ typedef struct role_sums {
 } role_sums;
 
 static const rf_stat role_stats[4] = {RF_LOGIT_ENTROPY, RF_LOGIT_VARENTROPY, RF_ATTN_ENTROPY, RF_ATTN_VARENTROPY};
-static const char *const role_names[3] = {"other generated rows", "before insertion (trigger rows)", "inserted rows"};
-static const char *const role_keys[3] = {"other", "before_insertion", "inserted"};
+static const char *const role_names[3] = {"other generated rows", "deciding an insertion (first inserted rows)",
+                                          "rest of the inserted rows"};
+static const char *const role_keys[3] = {"other", "deciding_insertion", "inserted_rest"};
 
 static int sum_roles(const rd_run *run, role_sums *s) {
     memset(s, 0, sizeof *s);
@@ -130,7 +128,7 @@ static void branch_counts_html(sbuf *html, sbuf *csv, const rsm_branch_tally *t)
         sbuf_printf(csv, "branch,%s,%zu,%.17g\n", name, n, (double)n / rows);
     }
     sbuf_printf(html, "<tr><td>insertion events</td><td>%zu</td><td></td></tr>\n", t->events);
-    sbuf_printf(html, "<tr><td>inserted tokens (insert + inserted)</td><td>%zu</td><td>%.4g</td></tr>\n",
+    sbuf_printf(html, "<tr><td>inserted tokens</td><td>%zu</td><td>%.4g</td></tr>\n",
                 t->inserted_tokens, (double)t->inserted_tokens / rows);
     sbuf_printf(html, "<tr><td>generated rows</td><td>%zu</td><td>1</td></tr>\n</table>\n", t->rows);
     sbuf_printf(csv, "insertion_events,inserted,%zu,\n", t->events);
@@ -167,10 +165,11 @@ int rsm_branch_table(const rd_run *run, int r, rf_parts *out, es_error *err) {
     sbuf_puts(&csv, "kind,name,n,value\n");
     branch_counts_html(&html, &csv, &t);
     role_stats_html(&html, &csv, &s);
-    sbuf_puts(&note, "An insertion event is an \"insert\" row (the first clarifying token) and the \"inserted\" rows "
-                     "after it. Its trigger row is the \"insert\" row: a row's statistics are those of the "
-                     "distribution its token was chosen from, i.e. of the context just before the insertion. "
-                     "Other rows: generated rows that are neither trigger nor inserted. Means over rows.");
+    sbuf_puts(&note, "An insertion event is a run of \"inserted\" rows (the clarifying text's tokens). A row's "
+                     "statistics are those of the pass its token came from, so the first row of a run carries the "
+                     "pass that decided to insert; the rest of the run follows from it. \"insert\" rows are tokens "
+                     "sampled at a raised temperature right after an insertion and count as other rows. Means over "
+                     "rows.");
     char name[128];
     snprintf(name, sizeof name, "r%d-%s-sampler-branches", r, run->study ? run->study : "run");
     int rc = rf_parts_add(out, RF_TABLE, name, part_title(run, "sampler branches"), sbuf_take(&html),

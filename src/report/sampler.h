@@ -32,7 +32,7 @@ typedef struct rsm_branch_tally {
     size_t other;                   /* rows with another (unknown) branch name */
     size_t unmarked;                /* rows without a branch (NULL) */
     size_t events;                  /* insertion events (see rsm_row_role) */
-    size_t inserted_tokens;         /* rows of inserted text: "insert" + "inserted" */
+    size_t inserted_tokens;         /* rows of inserted text ("inserted") */
 } rsm_branch_tally;
 
 /* The role of a generated row around insertions. An insertion event is an
