@@ -72,6 +72,20 @@ const char *test_tmpdir(void) {
     return dir;
 }
 
+char *test_read_file(const char *path) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    char *s = NULL;
+    long n = -1;
+    if (fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) >= 0 && fseek(fp, 0, SEEK_SET) == 0 &&
+        (s = malloc((size_t)n + 1)) != NULL) {
+        if (fread(s, 1, (size_t)n, fp) != (size_t)n) n = 0;
+        s[n] = 0;
+    }
+    fclose(fp);
+    return s;
+}
+
 static void remove_tree(const char *dir) {
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

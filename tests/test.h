@@ -28,6 +28,8 @@ void test_skip(const char *why);
 const char *test_shared(const char *rel);
 /* A fresh temporary directory for this run (created once). */
 const char *test_tmpdir(void);
+/* A whole file, NUL-terminated and malloc'ed (free it), or NULL. */
+char *test_read_file(const char *path);
 
 #define TEST(name) for (int test_once_ = test_begin(name); test_once_; test_once_ = 0, test_end())
 #define CHECK(cond) do { if (!(cond)) test_fail(__FILE__, __LINE__, "%s", #cond); } while (0)

@@ -285,27 +285,6 @@ static const char *e2e_path(char *buf, const char *name) {
 }
 
 /* The whole file as a string (malloc'ed), NULL when unreadable. */
-static char *read_all(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *text = NULL;
-    size_t n = 0, cap = 0, got;
-    char chunk[4096];
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (n + got + 1 > cap) {
-            cap = 2 * (n + got + 1);
-            char *t = realloc(text, cap);
-            if (!t) break;
-            text = t;
-        }
-        memcpy(text + n, chunk, got);
-        n += got;
-    }
-    fclose(f);
-    if (text) text[n] = 0;
-    return text;
-}
-
 /* Grades by plain SQL, independent of src/trace: even item ids CORRECT, odd
  * ones INCORRECT (all_correct: every one CORRECT). Returns the rows written. */
 static int write_grades(const char *db_path, int all_correct) {
@@ -389,7 +368,7 @@ static void e2e_report(const char *db, const char *conf_path, const cJSON *conf)
     const char *a[] = {"report", db, "-o", html_path, "--confidence", conf_path, "-q", NULL};
     cli_run(&r, a);
     CHECKF(r.status == 0, "report: status %d: %s", r.status, r.err);
-    char *html = read_all(html_path);
+    char *html = test_read_file(html_path);
     CHECK(html && strstr(html, "<h2 id=\"confidence\">Confidence</h2>"));
     if (!html) return;
     CHECK_INT(check_evaluation_rows(conf, html), 5 + 6); /* model + 4 baselines; model_min, model_mean + 4 */
@@ -412,7 +391,7 @@ static void e2e_apply_generate(const char *model, const char *db, const char *co
     const char *a[] = {"confidence", "apply", conf_path, db, "-o", csv_path, NULL};
     cli_run(&r, a);
     CHECKF(r.status == 0, "apply: status %d: %s", r.status, r.err);
-    char *csv = read_all(csv_path);
+    char *csv = test_read_file(csv_path);
     int lines = 0;
     CHECK(csv && good_item_lines(csv, &lines) == 12 && lines == 12);
     free(csv);
@@ -449,7 +428,7 @@ static void test_end_to_end(void) {
         const char *fit[] = {"confidence", "fit", db, "-o", conf_path, "--folds", "3", "-q", NULL};
         cli_run(&r, fit);
         CHECKF(r.status == 0, "fit: status %d: %s", r.status, r.err);
-        char *text = read_all(conf_path);
+        char *text = test_read_file(conf_path);
         cJSON *conf = text ? cJSON_Parse(text) : NULL;
         free(text);
         CHECK(conf != NULL);

@@ -336,19 +336,6 @@ static void test_gsm8k_moments(void) {
     }
 }
 
-static char *read_all(const char *path) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, fp) != (size_t)n) n = 0;
-    if (s) s[n] = 0;
-    fclose(fp);
-    return s;
-}
-
 static void test_page(void) {
     TEST("report page: two runs side by side, every part present, files written") {
         fake_run a, b;
@@ -364,7 +351,7 @@ static void test_page(void) {
         snprintf(dir, sizeof dir, "%s/report-data", test_tmpdir());
         es_error err;
         CHECK_INT(rh_write_report(&d, &o, html, dir, &err), 0);
-        char *page = read_all(html);
+        char *page = test_read_file(html);
         CHECK(page && strstr(page, "second &lt;model&gt;") && strstr(page, "class=\"runs\""));
         CHECK(page && !strstr(page, "<script") && !strstr(page, "http://www.w3.org/1999") && !strstr(page, "https://"));
         rf_parts parts = {0};
@@ -383,7 +370,7 @@ static void test_page(void) {
             if (parts.items[i].kind != RF_FIGURE) continue;
             figures++;
             snprintf(path, sizeof path, "%s/%s.svg", dir, parts.items[i].name);
-            char *svg = read_all(path);
+            char *svg = test_read_file(path);
             CHECKF(svg && strcmp(svg, parts.items[i].body) == 0 && xml_well_formed(svg), "%s", path);
             free(svg);
         }
@@ -423,7 +410,7 @@ static void test_end_to_end(void) {
         const char *rep[] = {"report", db[0], db[1], db[2], "-o", html, "--data-dir", dir, "-q", NULL};
         cli_run(&r, rep);
         CHECKF(r.status == 0, "report: %s", r.err);
-        char *page = read_all(html);
+        char *page = test_read_file(html);
         CHECK(page && strstr(page, "study: factual-creative") && strstr(page, "study: simpleqa") &&
               strstr(page, "study: gsm8k") && strstr(page, "r2-gsm8k-event-attn_entropy"));
         free(page);
@@ -441,7 +428,7 @@ static void test_end_to_end(void) {
                  "--window-size=1200,3000 --screenshot='%s' 'file://%s' > '%s' 2>&1", shot, html, log);
         CHECK(system(cmd) == 0);
         CHECK(access(shot, R_OK) == 0);
-        char *text = read_all(log);
+        char *text = test_read_file(log);
         CHECKF(text && !strstr(text, "CONSOLE"), "console messages: %s", text ? text : "(no log)");
         free(text);
         if (getenv("ENTROSCOPE_KEEP_SCREENSHOT")) {

@@ -73,15 +73,7 @@ static char *export_all(const char *db_path, const char *what) {
     snprintf(out, sizeof out, "%s.%s.csv", db_path, what);
     es_error err;
     if (es_trace_export(db_path, what, "csv", out, 0, &err) < 0) return NULL;
-    FILE *f = fopen(out, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (buf) buf[n] = 0;
-    fclose(f);
+    char *buf = test_read_file(out);
     unlink(out);
     return buf;
 }
