@@ -1,9 +1,7 @@
 /* Labelled rows from trace databases, for the fit, and per-answer scores,
  * for `confidence apply`. The report's loader (report/data.h) supplies the
- * runs, items, groups, rows with their per-head blobs and the GSM8K first
- * error row; the two things it does not carry, each row's ln p of its token
- * and the end of the first-error span, are read here beside it in the
- * loader's row order (step, row), their counts checked against its rows.
+ * runs, items, groups, rows with their ln p and per-head blobs, and the
+ * GSM8K first-error span.
  *
  * Labels (README "Confidence"):
  *   gsm8k     answer: incorrect 1, correct 0; tokens: the first-error span's
@@ -14,88 +12,16 @@
 #include "confidence/confidence.h"
 
 #include <math.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "report/data.h"
 #include "util/error.h"
 
-/* What the report loader leaves out, for one item. */
-typedef struct side {
-    sqlite3 *db;
-    const char *path;
-    sqlite3_stmt *rows, *span;
-    int64_t *row_id;  /* (n) tokens.row of each generated row */
-    double *logprob;  /* (n) */
-    size_t cap;
-} side;
-
-static int side_open(side *s, const char *path, es_error *err) {
-    memset(s, 0, sizeof *s);
-    s->path = path;
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(s->db,
-                           "SELECT row, token_logprob FROM tokens WHERE item_id = ? AND step IS NOT NULL"
-                           " ORDER BY step, row", -1, &s->rows, NULL) != SQLITE_OK)
-        return es_fail(err, "%s: cannot read the token rows: %s", path, sqlite3_errmsg(s->db));
-    /* the span the report loader picks: arith's before the judge's */
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT last_row FROM spans WHERE item_id = ? AND kind = 'first_error'"
-                           " AND first_row IS NOT NULL ORDER BY source != 'arith', source != 'judge', rowid"
-                           " LIMIT 1", -1, &s->span, NULL) != SQLITE_OK)
-        s->span = NULL; /* no spans table: no first errors either */
-    return 0;
-}
-
-static void side_close(side *s) {
-    sqlite3_finalize(s->rows);
-    sqlite3_finalize(s->span);
-    sqlite3_close(s->db);
-    free(s->row_id);
-    free(s->logprob);
-}
-
-static int side_read(side *s, const rd_item *it, es_error *err) {
-    if ((size_t)it->n_rows > s->cap) {
-        size_t cap = (size_t)it->n_rows;
-        int64_t *r = realloc(s->row_id, cap * sizeof *r);
-        if (r) s->row_id = r;
-        double *l = r ? realloc(s->logprob, cap * sizeof *l) : NULL;
-        if (!l) return es_fail(err, "%s: out of memory", s->path);
-        s->logprob = l;
-        s->cap = cap;
-    }
-    sqlite3_reset(s->rows);
-    sqlite3_bind_int64(s->rows, 1, it->id);
-    int n = 0, rc;
-    while ((rc = sqlite3_step(s->rows)) == SQLITE_ROW && n < it->n_rows) {
-        s->row_id[n] = sqlite3_column_int64(s->rows, 0);
-        s->logprob[n++] = sqlite3_column_type(s->rows, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(s->rows, 1);
-    }
-    if ((rc != SQLITE_DONE && rc != SQLITE_ROW) || n != it->n_rows || rc == SQLITE_ROW)
-        return es_fail(err, "%s: item %lld: the token rows changed while reading", s->path, (long long)it->id);
-    return 0;
-}
-
-/* Index of the last row of the item's first-error span (from first_error_row). */
-static int span_end(side *s, const rd_item *it) {
-    int end = it->first_error_row;
-    if (!s->span || end < 0) return end;
-    sqlite3_reset(s->span);
-    sqlite3_bind_int64(s->span, 1, it->id);
-    if (sqlite3_step(s->span) == SQLITE_ROW && sqlite3_column_type(s->span, 0) != SQLITE_NULL) {
-        int64_t last = sqlite3_column_int64(s->span, 0);
-        for (int i = it->first_error_row; i < it->n_rows; i++)
-            if (s->row_id[i] <= last) end = i;
-    }
-    return end;
-}
-
 /* The row as es_confidence_score sees it live; probe points into the blob. */
-static es_trace_token as_token(const rd_run *run, const rd_row *r, double logprob, es_attn_probe *probe) {
+static es_trace_token as_token(const rd_run *run, const rd_row *r, es_attn_probe *probe) {
     es_trace_token t = {.step = r->step, .pos = r->pos, .logit_entropy = r->logit_entropy,
-                        .logit_varentropy = r->logit_varentropy, .token_logprob = logprob,
+                        .logit_varentropy = r->logit_varentropy, .token_logprob = r->token_logprob,
                         .sampler_branch = r->branch};
     if (r->heads) {
         size_t lh = (size_t)run->n_layers * run->n_heads;
@@ -136,16 +62,15 @@ static int common_layers(const report_data *rd) {
     return layers > 0 && layers <= CF_MAX_LAYERS ? layers : 0;
 }
 
-static int add_item(cf_dataset *d, side *s, const rd_run *run, const rd_item *it, int label, es_error *err) {
-    if (side_read(s, it, err) < 0) return -1;
-    if (cf_dataset_add_item(d, label) < 0) return es_fail(err, "%s: out of memory", s->path);
-    int gsm = strcmp(run->study, "gsm8k") == 0, first = it->first_error_row, last = span_end(s, it);
+static int add_item(cf_dataset *d, const rd_run *run, const rd_item *it, int label, es_error *err) {
+    if (cf_dataset_add_item(d, label) < 0) return es_fail(err, "%s: out of memory", run->db_path);
+    int gsm = strcmp(run->study, "gsm8k") == 0, first = it->first_error_row, last = it->first_error_last;
     for (int k = 0; k < it->n_rows; k++) {
         int y = label;
         if (gsm && label == 1) y = first >= 0 && k >= first && k <= last ? 1 : -1;
         es_attn_probe probe;
-        es_trace_token t = as_token(run, &it->rows[k], s->logprob[k], &probe);
-        if (cf_dataset_add_row(d, &t, y) < 0) return es_fail(err, "%s: out of memory", s->path);
+        es_trace_token t = as_token(run, &it->rows[k], &probe);
+        if (cf_dataset_add_row(d, &t, y) < 0) return es_fail(err, "%s: out of memory", run->db_path);
     }
     return 0;
 }
@@ -153,14 +78,10 @@ static int add_item(cf_dataset *d, side *s, const rd_run *run, const rd_item *it
 static int load_runs(cf_dataset *d, const report_data *rd, es_error *err) {
     for (int r = 0; r < rd->n_runs; r++) {
         const rd_run *run = &rd->runs[r];
-        side s;
-        int rc = side_open(&s, run->db_path, err);
-        for (int i = 0; rc == 0 && i < run->n_items; i++) {
+        for (int i = 0; i < run->n_items; i++) {
             int label = answer_label(run, &run->items[i]);
-            if (label >= 0) rc = add_item(d, &s, run, &run->items[i], label, err);
+            if (label >= 0 && add_item(d, run, &run->items[i], label, err) < 0) return -1;
         }
-        side_close(&s);
-        if (rc < 0) return -1;
     }
     return 0;
 }
@@ -205,17 +126,14 @@ static void csv_text(FILE *out, const char *s) {
     fputc('"', out);
 }
 
-static int apply_run(const es_confidence *c, const rd_run *run, FILE *out, es_error *err) {
-    side s;
-    int rc = side_open(&s, run->db_path, err);
-    for (int i = 0; rc == 0 && i < run->n_items; i++) {
+static void apply_run(const es_confidence *c, const rd_run *run, FILE *out) {
+    for (int i = 0; i < run->n_items; i++) {
         const rd_item *it = &run->items[i];
-        if ((rc = side_read(&s, it, err)) < 0) break;
         double sum = 0, lo = INFINITY;
         int scored = 0;
         for (int k = 0; k < it->n_rows; k++) {
             es_attn_probe probe;
-            es_trace_token t = as_token(run, &it->rows[k], s.logprob[k], &probe);
+            es_trace_token t = as_token(run, &it->rows[k], &probe);
             double v = es_confidence_score(c, &t);
             if (isnan(v)) continue;
             sum += v;
@@ -230,16 +148,13 @@ static int apply_run(const es_confidence *c, const rd_run *run, FILE *out, es_er
         if (scored) fprintf(out, ",%d,%d,%.6f,%.6f\n", it->n_rows, scored, sum / scored, lo);
         else fprintf(out, ",%d,0,,\n", it->n_rows);
     }
-    side_close(&s);
-    return rc;
 }
 
 int cf_apply(const es_confidence *c, const char *const *db_paths, int n_dbs, FILE *out, es_error *err) {
     report_data rd;
     if (report_data_load(&rd, db_paths, n_dbs, err) < 0) return -1;
     fprintf(out, "db,run,item,key,group,tokens,scored,mean,min\n");
-    int rc = 0;
-    for (int r = 0; rc == 0 && r < rd.n_runs; r++) rc = apply_run(c, &rd.runs[r], out, err);
+    for (int r = 0; r < rd.n_runs; r++) apply_run(c, &rd.runs[r], out);
     report_data_free(&rd);
-    return rc;
+    return 0;
 }

@@ -265,13 +265,21 @@ static int row_index(const loader *ld, int n_rows, int64_t first_row) {
 }
 
 static int first_error_row(loader *ld, rd_item *it) {
-    it->first_error_row = -1;
+    it->first_error_row = it->first_error_last = -1;
     if (!ld->has_spans) return 0;
     sqlite3_stmt *st = ld->span_st;
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, it->id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) it->first_error_row = row_index(ld, it->n_rows, sqlite3_column_int64(st, 0));
+    if (rc == SQLITE_ROW && it->first_error_row >= 0) {
+        /* the span's last generated row at or before last_row (no last_row: the first) */
+        int64_t last = sqlite3_column_type(st, 1) == SQLITE_NULL ? ld->token_rows[it->first_error_row]
+                                                                 : sqlite3_column_int64(st, 1);
+        it->first_error_last = it->first_error_row;
+        for (int i = it->first_error_row; i < it->n_rows; i++)
+            if (ld->token_rows[i] <= last) it->first_error_last = i;
+    }
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(ld, "cannot read the spans");
 }
 
@@ -310,6 +318,7 @@ static int load_rows(loader *ld, const rd_run *run, rd_item *it) {
         r->attn_varentropy = column_real(st, 6);
         if (copy_blob(ld, run, st, 7, it->id, &r->heads) < 0) return -1;
         if (row_branch(ld, st, 8, &r->branch) < 0) return -1;
+        r->token_logprob = column_real(st, 9);
         n++;
     }
     if (rc != SQLITE_DONE) return db_fail(ld, "cannot read the token rows");
@@ -492,16 +501,17 @@ static int load_runs(loader *ld, report_data *d) {
 static int prepare_statements(loader *ld) {
     static const char *const rows_sql =
         "SELECT row, step, pos, logit_entropy, logit_varentropy, attn_entropy_mean, attn_varentropy_mean,"
-        " heads, sampler_branch FROM tokens WHERE item_id = ? AND step IS NOT NULL ORDER BY step, row";
+        " heads, sampler_branch, token_logprob FROM tokens WHERE item_id = ? AND step IS NOT NULL"
+        " ORDER BY step, row";
     static const char *const rows_sql_old =
         "SELECT row, step, pos, logit_entropy, logit_varentropy, attn_entropy_mean, attn_varentropy_mean,"
-        " heads, NULL FROM tokens WHERE item_id = ? AND step IS NOT NULL ORDER BY step, row";
+        " heads, NULL, token_logprob FROM tokens WHERE item_id = ? AND step IS NOT NULL ORDER BY step, row";
     /* offline first, then the judges by name; arith's FOUND/NONE is not a grade of the answer */
     static const char *const grade_sql =
         "SELECT grader, verdict, detail FROM grades WHERE item_id = ? AND verdict != 'ERROR'"
         " ORDER BY grader != 'offline', grader";
     static const char *const span_sql =
-        "SELECT first_row FROM spans WHERE item_id = ? AND kind = 'first_error' AND first_row IS NOT NULL"
+        "SELECT first_row, last_row FROM spans WHERE item_id = ? AND kind = 'first_error' AND first_row IS NOT NULL"
         " ORDER BY source != 'arith', source != 'judge', rowid LIMIT 1";
     ld->has_grades = table_exists(ld->db, "grades");
     ld->has_spans = table_exists(ld->db, "spans");

@@ -15,6 +15,7 @@ typedef struct rd_row {
     int step, pos;
     double logit_entropy, logit_varentropy; /* nats, nats^2 */
     double attn_entropy, attn_varentropy;   /* means over layers and heads */
+    double token_logprob;                   /* ln p of the row's token, nats */
     const float *heads;                     /* the blob (entropy L*H, varentropy L*H,
                                                agreement L, interaction L) or NULL */
     const char *branch;                     /* tokens.sampler_branch: "argmax", "insert", "explore",
@@ -27,6 +28,7 @@ typedef struct rd_item {
     const char *group;     /* "factual" / "creative"; "CORRECT" / "INCORRECT" /
                               "NOT_ATTEMPTED"; "correct" / "incorrect" (gsm8k); NULL: ungraded */
     int first_error_row;   /* gsm8k: index into rows of the first wrong step's first row, or -1 */
+    int first_error_last;  /* index into rows of that span's last row (-1 with first_error_row) */
     int n_rows;
     rd_row *rows;          /* generated rows only, in step order */
 } rd_item;
