@@ -15,9 +15,13 @@ BUILD   ?= build
 SAN     ?= 0
 OPT     ?= -O2
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
+# OpenBLAS (its OpenMP build) does the training's matrix products and is
+# GSL's CBLAS too.
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 CFLAGS  := -std=c11 $(OPT) -g $(WARN) -fopenmp -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
-           -Iinclude -Isrc $(EXTRA_CFLAGS)
-LDLIBS  := -lpcre2-8 -lcjson -lsqlite3 -lutf8proc -lcurl -lgsl -lgslcblas -lmicrohttpd -lm -fopenmp
+           -Iinclude -Isrc $(BLAS_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS  := -lpcre2-8 -lcjson -lsqlite3 -lutf8proc -lcurl -lgsl $(BLAS_LIBS) -lmicrohttpd -lm -fopenmp
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDLIBS  += -fsanitize=address,undefined
@@ -99,7 +103,7 @@ FUZZ_TARGET  ?= $(FUZZ_TARGETS)
 FUZZ_RUN     := $(patsubst fuzz_%,%,$(FUZZ_TARGET))
 FUZZ_CFLAGS  := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
-                -Iinclude -Isrc
+                -Iinclude -Isrc $(BLAS_CFLAGS)
 FUZZ_OBJ     := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
 
 .SECONDARY: $(FUZZ_OBJ) # objects of a pattern chain, kept for the next build
@@ -112,7 +116,7 @@ build-fuzz/fuzz_gguf: tests/fuzz/fuzz_gguf.c src/model/gguf.c src/util/error.c s
 	clang $(FUZZ_CFLAGS) $^ -o $@
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_OBJ)
-	clang $(FUZZ_CFLAGS) -fopenmp $< $(FUZZ_OBJ) -o $@ -lpcre2-8 -lcjson -lsqlite3 -lutf8proc -lcurl -lgsl -lgslcblas -lmicrohttpd -lm
+	clang $(FUZZ_CFLAGS) -fopenmp $< $(FUZZ_OBJ) -o $@ -lpcre2-8 -lcjson -lsqlite3 -lutf8proc -lcurl -lgsl $(BLAS_LIBS) -lmicrohttpd -lm
 
 fuzz: deps
 	@for t in $(FUZZ_RUN); do case " $(FUZZ_TARGETS) " in *" $$t "*) ;; \

@@ -344,6 +344,9 @@ int es_trace_item_add(es_trace_item *item, const es_trace_token *tok);
 int64_t es_trace_item_commit(es_trace *t, es_trace_item *item, const char *output,
                              const char *stop_reason, const char *labels_json,
                              es_error *err);
+/* The seconds the item took: its own prompt's evaluation and the generation
+ * after it (es_generate sets them); stored in item_times at commit. */
+void es_trace_item_set_times(es_trace_item *item, double prefill_s, double decode_s);
 void es_trace_item_free(es_trace_item *item);
 /* 1 if the run already holds a committed item with this key (resuming). */
 int es_trace_has_item(es_trace *t, int64_t run_id, const char *key);
@@ -518,6 +521,7 @@ typedef struct es_server_params {
                                              in flight, then return */
     void (*on_ready)(void *user, int port); /* listening now (may be NULL) */
     void *user;
+    const char *db_path;     /* a trace database browsed read-only (GET /v1/entroscope/items); NULL: none */
 } es_server_params;
 
 /* 127.0.0.1:8080, 1 MiB bodies, 64 connections. */
@@ -583,6 +587,88 @@ void es_bench_report(const es_bench_result *r, int format, FILE *out);
  * larger than the caches) by n_threads threads: the best of several passes.
  * Returns -1 on bad arguments or when out of memory. */
 double es_memory_bandwidth(int n_threads, size_t bytes, es_error *err);
+
+/* ---------------------------------------------------------------- world -- */
+
+/* `entroscope world`: a deterministic generated world of made-up people,
+ * word problems and stories (README, "World"), written into out_dir as
+ *   train.jsonl      the training corpus, one {"text": ...} document a line
+ *   facts.csv        held-out questions about people, SimpleQA's columns
+ *                    (metadata, problem, answer); metadata topic "known",
+ *                    "abstain" (trained to say "I don't know") or "unseen",
+ *                    answer_type the attribute
+ *   sums.jsonl       held-out word problems, GSM8K's format ("#### N")
+ *   sums_train.jsonl the training word problems, the same format
+ *   factual.txt, creative.txt  prompts for the factual-creative study
+ *   world.json       every person with every attribute (the ground truth)
+ * Each file appears whole or not at all. */
+typedef struct es_world_params {
+    uint64_t seed;
+    int n_known;        /* people whose facts are in the training corpus */
+    int n_abstain;      /* unknown people the corpus answers "I don't know" about */
+    int n_unseen;       /* unknown people never in the corpus */
+    int n_sums_train, n_sums_eval; /* word problems of one to three steps */
+    int n_stories;      /* short stories in the corpus */
+} es_world_params;
+
+es_world_params es_world_default_params(void);
+int es_world_write(const es_world_params *p, const char *out_dir, es_error *err);
+
+/* A byte-level BPE vocabulary of n_vocab tokens learned from texts: the
+ * Llama 3 pre-tokenizer split, pairs merged most frequent first (ties: the
+ * lower pair of ids), digits never merged (each digit its own token, for
+ * arithmetic), then <|begin_of_text|> (BOS) and <|end_of_text|> (EOS) as the
+ * last two ids. Deterministic. */
+es_tokenizer *es_tokenizer_learn_bpe(const char *const *texts, const size_t *lens, size_t n_texts,
+                                     int n_vocab, es_error *err);
+/* Writes tok alone as a GGUF vocabulary file (no tensors), which
+ * es_tokenizer_load and synth --vocab read. */
+int es_tokenizer_save_gguf(const es_tokenizer *tok, const char *path, es_error *err);
+
+/* ---------------------------------------------------------------- train -- */
+
+/* `entroscope train`: trains a Llama-architecture model from scratch on the
+ * CPU (README, "Training"): F32 weights, AdamW with warm-up and a cosine
+ * schedule, gradient clipping by global norm, next-token cross-entropy on
+ * sequences cut from the corpus at document starts. Deterministic for a
+ * given seed and thread count. */
+typedef struct es_train_params {
+    const char *data_path;       /* JSON lines, {"text": ...} per document */
+    const char *out_path;        /* the trained model, GGUF */
+    const char *vocab_path;      /* a vocabulary to use (GGUF / tokenizer.json),
+                                    or NULL: learn a BPE of vocab_size from the data */
+    int vocab_size;
+    int dim, n_layers, n_heads, n_kv_heads, hidden_dim;
+    int seq_len;                 /* tokens per training sequence; also the
+                                    model's context length */
+    int batch_size;              /* sequences per step */
+    int steps, warmup_steps;
+    float lr, min_lr, weight_decay, beta1, beta2, grad_clip;
+    float rope_theta, rms_eps;
+    uint64_t seed;
+    int n_threads;               /* 0: all cores */
+    const char *type;            /* weights in out_path: "f32", "f16", "q8_0" */
+    const char *checkpoint_path; /* NULL: out_path + ".ckpt" */
+    int checkpoint_every;        /* steps (0: only at the end or when stopped) */
+    int resume;                  /* continue from checkpoint_path */
+    const char *log_path;        /* CSV of the loss curve, or NULL */
+    FILE *progress;              /* progress line, or NULL */
+    int progress_tty;            /* 1: redraw with \r; 0: plain lines */
+    int (*should_stop)(void *user); /* polled per step: checkpoint and return */
+    void *user;
+} es_train_params;
+
+es_train_params es_train_default_params(void);
+
+typedef struct es_train_summary {
+    int steps_done;              /* total, including resumed ones */
+    double first_loss, last_loss; /* nats per token (mean over a step's tokens) */
+    double seconds, tokens_per_s;
+    uint64_t n_params;
+    int interrupted;
+} es_train_summary;
+
+int es_train(const es_train_params *p, es_train_summary *out, es_error *err);
 
 /* Number of cores, the default thread count. */
 int es_default_threads(void);

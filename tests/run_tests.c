@@ -114,6 +114,9 @@ static void remove_tree(const char *dir) {
 #pragma weak suite_entropix
 #pragma weak suite_server
 #pragma weak suite_confidence
+#pragma weak suite_world
+#pragma weak suite_bpe_learn
+#pragma weak suite_train
 
 typedef struct suite { const char *name; void (*run)(void); } suite;
 
@@ -127,7 +130,8 @@ static const suite suites[] = {
     {"study", suite_study},         {"grade", suite_grade},
     {"run", suite_run},             {"report_figures", suite_report_figures},
     {"report", suite_report},       {"entropix", suite_entropix}, {"server", suite_server},
-    {"confidence", suite_confidence},
+    {"confidence", suite_confidence}, {"world", suite_world},
+    {"bpe_learn", suite_bpe_learn}, {"train", suite_train},
 };
 
 int main(int argc, char **argv) {

@@ -63,5 +63,8 @@ void suite_report(void);
 void suite_entropix(void);
 void suite_server(void);
 void suite_confidence(void);
+void suite_world(void);
+void suite_bpe_learn(void);
+void suite_train(void);
 
 #endif

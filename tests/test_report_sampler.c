@@ -159,7 +159,10 @@ static void fake_gsm_run(fake_runs *f, int r, const char *sampler, const char *c
     run->study = "gsm8k", run->model_name = "tiny", run->db_path = "x.db", run->sampler = sampler;
     run->items = f->items[r], run->n_items = n;
     for (int i = 0; i < n; i++) {
-        f->items[r][i] = (rd_item){.id = i, .key = keys[i], .group = groups[i], .first_error_row = -1};
+        /* seconds: half a second per row in run 0, one in run 1; key "g3" untimed in run 1 */
+        double sec = r == 1 && strcmp(keys[i], "g3") == 0 ? NAN : n_rows[i] * (r + 1) * 0.5;
+        f->items[r][i] = (rd_item){.id = i, .key = keys[i], .group = groups[i], .first_error_row = -1,
+                                   .seconds = sec};
         set_rows(&f->items[r][i], f->rows[r][i], no_branch, n_rows[i], 0);
     }
 }
@@ -204,10 +207,10 @@ static void test_pairing(void) {
              * (g5); McNemar p = 2 * P(X <= 1 | n = 4) = 2 * 5/16; tokens
              * (3 + 5 + 4 + 4 + 4 + 4) / 6 = 4 and 2 */
             const char *line = csv_after(p->csv, "\ngsm8k,1,entropix,0,default,6,");
-            double v[10];
-            int got = sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4],
-                             &v[5], &v[6], &v[7], &v[8], &v[9]);
-            CHECK_INT(got, 10);
+            double v[13];
+            int got = sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3],
+                             &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11], &v[12]);
+            CHECK_INT(got, 13);
             CHECK_NEAR(v[0], 4.0 / 6.0, 1e-12);
             CHECK_NEAR(v[1], 2.0 / 6.0, 1e-12);
             CHECK_NEAR(v[2], 2.0 / 6.0, 1e-12);
@@ -217,6 +220,11 @@ static void test_pairing(void) {
             CHECK_NEAR(v[7], 0.625, 1e-12);
             CHECK_NEAR(v[8], 4.0, 1e-12);
             CHECK_NEAR(v[9], 2.0, 1e-12);
+            /* seconds over the 5 pairs timed in both (g3 is not): entropix
+             * (3 + 5 + 4 + 4 + 4) / 5 = 4, default 1 each */
+            CHECK_INT(v[10], 5);
+            CHECK_NEAR(v[11], 4.0, 1e-12);
+            CHECK_NEAR(v[12], 1.0, 1e-12);
         }
         rf_parts_free(&parts);
 

@@ -281,6 +281,9 @@ static void test_shards(const fixture *fx) {
         cli_run(&r, merge);
         CHECKF(r.status == 0 && strstr(r.err, "5 items"), "%s", r.err);
         check_same_items(whole, merged);
+        /* every item was timed by es_generate; the merge keeps each item's times */
+        CHECK_INT(count_rows(whole, "SELECT count(*) FROM item_times WHERE prefill_s >= 0 AND decode_s > 0"), 5);
+        CHECK_INT(count_rows(merged, "SELECT count(*) FROM item_times t JOIN items i ON i.id = t.item_id"), 5);
         char buf[2048];
         dump(merged, "SELECT count(*), json_extract(settings, '$.shard') FROM runs", buf, sizeof buf);
         CHECK_STR(buf, "1|NULL\n");

@@ -509,6 +509,23 @@ static void store(void) {
         CHECK_INT(sql_int(db, "SELECT max(idx) FROM items WHERE run_id = 1"), 3);
         CHECK_INT(sql_int(db, "SELECT count(*) FROM tokens"), 5 * FX_ROWS);
     }
+    TEST("trace: item times are stored when set, absent otherwise") {
+        const char *db = tpath("times.db");
+        es_error err = {{0}};
+        es_trace *t = es_trace_open(db, &err);
+        CHECKF(t != NULL, "%s", err.msg);
+        int64_t run = fx_add_run(t);
+        es_trace_item *item = es_trace_item_new(run, "timed", "p");
+        es_trace_item_set_times(item, 0.25, 1.5);
+        int64_t timed = es_trace_item_commit(t, item, "o", "eog", NULL, &err);
+        es_trace_item_free(item);
+        CHECK(timed > 0);
+        CHECK(fx_commit(t, run, "untimed", &err) > 0);
+        es_trace_close(t);
+        CHECK_INT(sql_int(db, "SELECT count(*) FROM item_times"), 1);
+        CHECK_INT(sql_int(db, "SELECT count(*) FROM item_times t JOIN items i ON i.id = t.item_id"
+                              " WHERE i.key = 'timed' AND t.prefill_s = 0.25 AND t.decode_s = 1.5"), 1);
+    }
     TEST("trace: es_utf8_char_len against hand cases") {
         static const struct { const char *s; size_t n, len; } cases[] = {
             {"a", 1, 1}, {"\xC3\xA9", 2, 2}, {"\xE2\x82\xAC", 3, 3}, {"\xF0\x9F\x98\x80", 4, 4},

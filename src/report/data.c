@@ -372,6 +372,7 @@ static int load_item(loader *ld, rd_run *run, sqlite3_stmt *st, rd_item *it, tal
     int failed = 0;
     it->id = sqlite3_column_int64(st, 0);
     it->key = column_str(ld, st, 1, &failed);
+    it->seconds = column_real(st, 3);
     const char *text = (const char *)sqlite3_column_text(st, 2);
     cJSON *labels = text ? cJSON_Parse(text) : NULL;
     const char *study = label(labels, "study");
@@ -397,8 +398,11 @@ static int load_items(loader *ld, rd_run *run) {
         return oom(ld);
     }
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(ld->db, "SELECT id, key, labels FROM items WHERE run_id = ? ORDER BY idx, id",
-                                -1, &st, NULL);
+    const char *sql = table_exists(ld->db, "item_times")
+                          ? "SELECT i.id, i.key, i.labels, t.prefill_s + t.decode_s FROM items i"
+                            " LEFT JOIN item_times t ON t.item_id = i.id WHERE i.run_id = ? ORDER BY i.idx, i.id"
+                          : "SELECT id, key, labels, NULL FROM items WHERE run_id = ? ORDER BY idx, id";
+    int rc = sqlite3_prepare_v2(ld->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK) {
         free(t.sqa);
         return db_fail(ld, "cannot read the items");

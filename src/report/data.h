@@ -31,6 +31,7 @@ typedef struct rd_item {
     int first_error_last;  /* index into rows of that span's last row (-1 with first_error_row) */
     int n_rows;
     rd_row *rows;          /* generated rows only, in step order */
+    double seconds;        /* the item's prompt evaluation + generation (item_times); NAN: not recorded */
 } rd_item;
 
 typedef struct rd_run {

@@ -230,6 +230,8 @@ int rsm_pair_items(const rd_run *a, const rd_run *b, int *ia, int *ib) {
 typedef struct pair_result {
     int n;
     double acc_a, acc_b, diff, lo, hi, p, tokens_a, tokens_b;
+    double seconds_a, seconds_b; /* mean per item over the pairs timed in both runs; NAN: none */
+    int n_timed;
     unsigned only_a, only_b; /* discordant pairs: right only in a, right only in b */
 } pair_result;
 
@@ -240,13 +242,17 @@ static int compare_pair(const rd_run *a, const rd_run *b, const rf_options *o, p
     int n = ia && ib && ca && cb ? rsm_pair_items(a, b, ia, ib) : -1;
     memset(res, 0, sizeof *res);
     res->n = n;
-    double tok_a = 0, tok_b = 0;
+    double tok_a = 0, tok_b = 0, sec_a = 0, sec_b = 0;
     for (int k = 0; k < n; k++) {
-        ca[k] = rsm_item_correct(a, &a->items[ia[k]]);
-        cb[k] = rsm_item_correct(b, &b->items[ib[k]]);
+        const rd_item *x = &a->items[ia[k]], *y = &b->items[ib[k]];
+        ca[k] = rsm_item_correct(a, x);
+        cb[k] = rsm_item_correct(b, y);
         res->only_a += ca[k] > cb[k], res->only_b += cb[k] > ca[k];
-        tok_a += a->items[ia[k]].n_rows, tok_b += b->items[ib[k]].n_rows;
+        tok_a += x->n_rows, tok_b += y->n_rows;
+        if (!isnan(x->seconds) && !isnan(y->seconds)) sec_a += x->seconds, sec_b += y->seconds, res->n_timed++;
     }
+    res->seconds_a = res->n_timed ? sec_a / res->n_timed : NAN;
+    res->seconds_b = res->n_timed ? sec_b / res->n_timed : NAN;
     if (n > 0) {
         res->acc_a = rs_mean(ca, (size_t)n), res->acc_b = rs_mean(cb, (size_t)n);
         res->diff = res->acc_a - res->acc_b;
@@ -272,31 +278,41 @@ static int pair_table(const report_data *d, int ra, int rb, const rf_options *o,
     if (compare_pair(a, b, o, &res) < 0) return es_fail(err, "report: out of memory");
     sbuf html = {0}, csv = {0};
     sbuf_puts(&csv, "study,run_a,sampler_a,run_b,sampler_b,pairs,acc_a,acc_b,diff,diff_lo,diff_hi,"
-                    "right_only_a,right_only_b,mcnemar_p,tokens_a,tokens_b\n");
+                    "right_only_a,right_only_b,mcnemar_p,tokens_a,tokens_b,timed_pairs,seconds_a,seconds_b\n");
     sbuf_printf(&csv, "%s,%d,%s,%d,%s,%d", a->study, ra, sampler_of(a), rb, sampler_of(b), res.n);
     sbuf_puts(&html, "<table><tr><th>A</th><th>B</th><th>items paired</th><th>accuracy A</th><th>accuracy B</th>"
                      "<th>A &#8722; B [95% paired bootstrap CI]</th><th>right only in A / only in B</th>"
-                     "<th>McNemar exact p</th><th>mean tokens per item A</th><th>B</th></tr>\n<tr>");
+                     "<th>McNemar exact p</th><th>mean tokens per item A</th><th>B</th>"
+                     "<th>mean seconds per item A</th><th>B</th></tr>\n<tr>");
     run_cell(&html, a, ra);
     run_cell(&html, b, rb);
     sbuf_printf(&html, "<td>%d</td>", res.n);
     if (res.n < RSM_MIN_PAIRS) {
-        sbuf_printf(&html, "<td class=\"small\" colspan=\"7\">too small (%d paired items; at least %d)</td>", res.n,
+        sbuf_printf(&html, "<td class=\"small\" colspan=\"9\">too small (%d paired items; at least %d)</td>", res.n,
                     RSM_MIN_PAIRS);
-        sbuf_puts(&csv, ",,,,,,,,,,\n");
+        sbuf_puts(&csv, ",,,,,,,,,,,,,\n");
     } else {
         sbuf_printf(&html, "<td>%.4g</td><td>%.4g</td><td>%+.4g [%+.4g, %+.4g]</td><td>%u / %u</td><td>%.3g</td>"
                            "<td>%.4g</td><td>%.4g</td>", res.acc_a, res.acc_b, res.diff, res.lo, res.hi,
                     res.only_a, res.only_b, res.p, res.tokens_a, res.tokens_b);
-        sbuf_printf(&csv, ",%.17g,%.17g,%.17g,%.17g,%.17g,%u,%u,%.17g,%.17g,%.17g\n", res.acc_a, res.acc_b, res.diff,
-                    res.lo, res.hi, res.only_a, res.only_b, res.p, res.tokens_a, res.tokens_b);
+        sbuf_printf(&csv, ",%.17g,%.17g,%.17g,%.17g,%.17g,%u,%u,%.17g,%.17g,%.17g,%d", res.acc_a, res.acc_b, res.diff,
+                    res.lo, res.hi, res.only_a, res.only_b, res.p, res.tokens_a, res.tokens_b, res.n_timed);
+        if (res.n_timed) {
+            sbuf_printf(&html, "<td>%.4g</td><td>%.4g</td>", res.seconds_a, res.seconds_b);
+            sbuf_printf(&csv, ",%.17g,%.17g\n", res.seconds_a, res.seconds_b);
+        } else {
+            sbuf_puts(&html, "<td class=\"small\" colspan=\"2\">not recorded</td>");
+            sbuf_puts(&csv, ",,\n");
+        }
     }
     sbuf_puts(&html, "</tr></table>\n");
     sbuf title = {0}, note = {0};
     sbuf_printf(&title, "%s: %s vs %s on the same items (%s)", a->study, sampler_of(a), sampler_of(b),
                 a->model_name ? a->model_name : "model");
     sbuf_printf(&note, "Items paired by key, graded in both runs; correct = %s. Tokens: generated rows per item, "
-                       "inserted text included.", strcmp(a->study, "gsm8k") == 0 ? "strict verdict correct" : "CORRECT");
+                       "inserted text included. Seconds: each item's own prompt evaluation and generation "
+                       "(item_times; a shared prefix evaluated once is not counted), over the pairs timed in both runs; "
+                       "wall-clock, so only comparable between runs on the same machine and threads.", strcmp(a->study, "gsm8k") == 0 ? "strict verdict correct" : "CORRECT");
     char name[128];
     snprintf(name, sizeof name, "pair-r%d-r%d-%s", ra, rb, a->study);
     return rf_parts_add(out, RF_TABLE, name, sbuf_take(&title), sbuf_take(&html), sbuf_take(&csv),

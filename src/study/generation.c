@@ -208,6 +208,7 @@ int es_generate(const es_model *model, es_context *ctx, const int32_t *prompt, s
         rc = sample_loop(&rec, ctx, &ch, prompt[n_prompt - 1], p, out, err);
     }
     out->decode_s = now_seconds() - t0 - out->prefill_s;
+    if (p->item) es_trace_item_set_times(p->item, out->prefill_s, out->decode_s);
     chooser_free(&ch);
     if (rc == 0 && !rec.failed && !rec.output) record_text(&rec, "", 0);
     out->output = rec.output;

@@ -56,6 +56,8 @@ struct es_trace_item {
     size_t text_len, text_cap;
     unsigned char *blobs;         /* every row's per-head blob, back to back */
     size_t blobs_len, blobs_cap;
+    int timed;                    /* es_trace_item_set_times was called */
+    double prefill_s, decode_s;
 };
 
 /* The SQL comments are kept in sqlite_master, so `.schema` documents a file. */
@@ -122,6 +124,11 @@ static const char *const GRADE_SCHEMA_SQL =
     "  note TEXT\n"
     ");\n"
     "CREATE INDEX IF NOT EXISTS spans_item ON spans(item_id, grader);\n"
+    "CREATE TABLE IF NOT EXISTS item_times (\n"
+    "  item_id INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,\n"
+    "  prefill_s REAL,             -- seconds: the item's own prompt tokens (a shared prefix not counted)\n"
+    "  decode_s REAL               -- seconds: every generation step after that\n"
+    ");\n"
     "CREATE TABLE IF NOT EXISTS judge_cache (\n"
     "  request_hash TEXT PRIMARY KEY, -- of the request body (the body is compared too)\n"
     "  request TEXT NOT NULL,      -- JSON body sent\n"
@@ -394,6 +401,12 @@ es_trace_item *es_trace_item_new(int64_t run_id, const char *key, const char *pr
     return item;
 }
 
+void es_trace_item_set_times(es_trace_item *item, double prefill_s, double decode_s) {
+    item->timed = 1;
+    item->prefill_s = prefill_s;
+    item->decode_s = decode_s;
+}
+
 void es_trace_item_free(es_trace_item *item) {
     if (!item) return;
     free(item->key);
@@ -537,6 +550,20 @@ static int insert_row(es_trace *t, const es_trace_item *item, int64_t item_id, s
 }
 
 /* The inserts of one item; the caller holds the transaction. */
+static int insert_times(es_trace *t, const es_trace_item *item, int64_t item_id) {
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(t->db, "INSERT INTO item_times (item_id, prefill_s, decode_s) VALUES (?, ?, ?)",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, item_id);
+        sqlite3_bind_double(st, 2, item->prefill_s);
+        sqlite3_bind_double(st, 3, item->decode_s);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
 static int64_t write_item(es_trace *t, const es_trace_item *item, const char *output,
                           const char *stop_reason, const char *labels_json, es_error *err) {
     if (check_row_shapes(t, item, err) < 0) return -1;
@@ -562,6 +589,7 @@ static int64_t write_item(es_trace *t, const es_trace_item *item, const char *ou
     int64_t item_id = sqlite3_last_insert_rowid(t->db);
     for (size_t i = 0; i < item->n_rows; i++)
         if (insert_row(t, item, item_id, i) < 0) return fail_db(t, err, "cannot write a token row");
+    if (item->timed && insert_times(t, item, item_id) < 0) return fail_db(t, err, "cannot write the item's times");
     return item_id;
 }
 

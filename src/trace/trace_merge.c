@@ -174,6 +174,26 @@ static const char *const TOKENS_SQL =
     " t.attn_varentropy_mean, t.heads, t.sampler_branch FROM src.tokens t JOIN temp.staged m"
     " ON m.input = ?1 AND m.old_id = t.item_id ORDER BY m.new_id, t.row";
 
+/* Item times, from inputs that have them (traces written before item_times
+ * existed do not). */
+static const char *const TIMES_SQL =
+    "INSERT INTO main.item_times SELECT m.new_id, t.prefill_s, t.decode_s FROM src.item_times t"
+    " JOIN temp.staged m ON m.input = ?1 AND m.old_id = t.item_id";
+
+static int copy_times(sqlite3 *db, const merge_input *in, int k, es_error *err) {
+    sqlite3 *src = NULL;
+    int has = 0;
+    if (sqlite3_open_v2(in->path, &src, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(src, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'item_times'",
+                               -1, &st, NULL) == SQLITE_OK)
+            has = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(src);
+    return has ? with_input(db, in, k, TIMES_SQL, "item times", err) : 0;
+}
+
 /* The items of every input in their final order, then their tokens. */
 static int copy_items(sqlite3 *db, const merge_input *ins, int n_in, int64_t run_id,
                       const char *tmp, size_t *n_items, es_error *err) {
@@ -206,7 +226,8 @@ static int copy_items(sqlite3 *db, const merge_input *ins, int n_in, int64_t run
     if (exec(db, "BEGIN", tmp, err) < 0 || exec(db, sql, tmp, err) < 0 || exec(db, "COMMIT", tmp, err) < 0)
         return -1;
     for (int k = 0; k < n_in; k++)
-        if (with_input(db, &ins[k], k, TOKENS_SQL, "tokens", err) < 0) return -1;
+        if (with_input(db, &ins[k], k, TOKENS_SQL, "tokens", err) < 0 || copy_times(db, &ins[k], k, err) < 0)
+            return -1;
     *n_items = 0;
     sqlite3_stmt *count = NULL;
     if (sqlite3_prepare_v2(db, "SELECT count(*) FROM main.items", -1, &count, NULL) == SQLITE_OK &&
