@@ -66,5 +66,6 @@ void suite_confidence(void);
 void suite_world(void);
 void suite_bpe_learn(void);
 void suite_train(void);
+void suite_openai_client(void);
 
 #endif
