@@ -203,6 +203,43 @@ static void test_bootstrap(void) {
         rs_bootstrap_ci2(x, 80, y, 0, auroc_stat, 400, 5, &lo, &hi);
         CHECK(isnan(lo) && isnan(hi));
     }
+    TEST("stats: cluster bootstrap: copies within a cluster change nothing; wider than the row bootstrap") {
+        /* 30 clusters of one value each (label: the first 12 are 1), and the
+         * same clusters with every row repeated 20 times: resampling whole
+         * clusters draws the same clusters (same seed), and each statistic of
+         * the copies equals that of the singles (the AUROC counts pairs in the
+         * same proportions), so the intervals are equal; resampling the 600
+         * rows as if independent gives a much narrower interval. */
+        enum { K = 30, M = 20 };
+        uint64_t state = es_splitmix64(7);
+        double v1[K], vm[K * M];
+        signed char l1[K], lm[K * M];
+        int c1[K], cm[K * M];
+        for (int k = 0; k < K; k++) {
+            l1[k] = k < 12;
+            v1[k] = (l1[k] ? 0.7 : 0.0) + normal_draw(&state);
+            c1[k] = k;
+            for (int m = 0; m < M; m++) vm[k * M + m] = v1[k], lm[k * M + m] = l1[k], cm[k * M + m] = k;
+        }
+        double lo1, hi1, lom, him;
+        rs_cluster_bootstrap_ci2(v1, l1, c1, K, K, auroc_stat, 400, 3, &lo1, &hi1);
+        rs_cluster_bootstrap_ci2(vm, lm, cm, K * M, K, auroc_stat, 400, 3, &lom, &him);
+        CHECKF(fabs(lo1 - lom) < 1e-12 && fabs(hi1 - him) < 1e-12, "[%g, %g] vs [%g, %g]", lo1, hi1, lom, him);
+        double x[K * M], y[K * M];
+        size_t nx = 0, ny = 0;
+        for (int i = 0; i < K * M; i++) lm[i] ? (x[nx++] = vm[i]) : (y[ny++] = vm[i]);
+        double lor, hir, a = rs_auroc(x, nx, y, ny);
+        rs_bootstrap_ci2(x, nx, y, ny, auroc_stat, 400, 3, &lor, &hir);
+        CHECKF(lom < a && a < him, "%g [%g, %g]", a, lom, him);
+        CHECKF(him - lom > 2.5 * (hir - lor), "clusters [%g, %g], rows [%g, %g]", lom, him, lor, hir);
+        /* rows with label -1 or NaN are left out; one label only: NaN */
+        lm[0] = -1, vm[1] = NAN;
+        rs_cluster_bootstrap_ci2(vm, lm, cm, K * M, K, auroc_stat, 50, 3, &lom, &him);
+        CHECK(!isnan(lom) && !isnan(him));
+        for (int i = 0; i < K * M; i++) lm[i] = 1;
+        rs_cluster_bootstrap_ci2(vm, lm, cm, K * M, K, auroc_stat, 50, 3, &lom, &him);
+        CHECK(isnan(lom) && isnan(him));
+    }
 }
 
 static void test_bh(void) {

@@ -59,19 +59,34 @@ double cf_prr(const double *pos, size_t npos, const double *neg, size_t nneg) {
     return (random - ar) / (random - oracle);
 }
 
-static cJSON *metric_json(const double *pos, size_t npos, const double *neg, size_t nneg, int B,
-                          uint64_t seed) {
+/* The rows behind a token-level score column, for resampling whole answers. */
+typedef struct row_clusters {
+    const double *score;
+    const signed char *label;
+    const int *item;
+    size_t n, n_items;
+} row_clusters;
+
+/* AUROC and PRR with their CIs: at the answer level (rc NULL) answers are
+ * resampled within each label; at the token level whole answers are
+ * resampled (rs_cluster_bootstrap_ci2), since the tokens of one answer are
+ * not independent. */
+static cJSON *metric_json(const double *pos, size_t npos, const double *neg, size_t nneg, const row_clusters *rc,
+                          int B, uint64_t seed) {
     double lo = NAN, hi = NAN;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "auroc", rs_auroc(pos, npos, neg, nneg));
-    rs_bootstrap_ci2(pos, npos, neg, nneg, rs_auroc, B, seed, &lo, &hi);
-    double ci[2] = {lo, hi};
-    cJSON_AddItemToObject(o, "auroc_ci", cJSON_CreateDoubleArray(ci, 2));
-    cJSON_AddNumberToObject(o, "prr", cf_prr(pos, npos, neg, nneg));
-    rs_bootstrap_ci2(pos, npos, neg, nneg, cf_prr, B, seed + 1, &lo, &hi);
-    ci[0] = lo;
-    ci[1] = hi;
-    cJSON_AddItemToObject(o, "prr_ci", cJSON_CreateDoubleArray(ci, 2));
+    rs_stat2 stats[2] = {rs_auroc, cf_prr};
+    const char *names[2] = {"auroc", "prr"}, *ci_names[2] = {"auroc_ci", "prr_ci"};
+    for (int m = 0; m < 2; m++) {
+        cJSON_AddNumberToObject(o, names[m], stats[m](pos, npos, neg, nneg));
+        if (rc)
+            rs_cluster_bootstrap_ci2(rc->score, rc->label, rc->item, rc->n, rc->n_items, stats[m], B,
+                                     seed + (uint64_t)m, &lo, &hi);
+        else
+            rs_bootstrap_ci2(pos, npos, neg, nneg, stats[m], B, seed + (uint64_t)m, &lo, &hi);
+        double ci[2] = {lo, hi};
+        cJSON_AddItemToObject(o, ci_names[m], cJSON_CreateDoubleArray(ci, 2));
+    }
     return o;
 }
 
@@ -122,7 +137,8 @@ static cJSON *level_json(const cf_dataset *d, const double *oof, int answers, in
         size_t nan = split(col, y, n, pos, &npos, neg, &nneg);
         if (npos == 0 || nneg == 0) continue; /* e.g. no probes: no attention baseline */
         const char *name = c == -2 ? "model_min" : c == -1 ? (answers ? "model_mean" : "model") : baseline_names[c];
-        cJSON *m = metric_json(pos, npos, neg, nneg, B, seed);
+        row_clusters rc = {col, y, d->item, n, d->n_items};
+        cJSON *m = metric_json(pos, npos, neg, nneg, answers ? NULL : &rc, B, seed);
         if (nan) cJSON_AddNumberToObject(m, "left_out_nan", (double)nan);
         cJSON_AddItemToObject(scores, name, m);
     }
@@ -147,9 +163,9 @@ void *cf_evaluate(const cf_dataset *d, const cf_fit_params *p, es_error *err) {
         cJSON_AddNumberToObject(o, "folds", p->folds);
         cJSON_AddStringToObject(o, "grouping", "by item: no answer has rows in two folds");
         cJSON_AddNumberToObject(o, "bootstrap", p->bootstrap);
-        cJSON_AddStringToObject(o, "ci", "95% percentile bootstrap, scores resampled within each label; the "
-                                         "rows of one answer are not independent, so token-level intervals "
-                                         "are too narrow");
+        cJSON_AddStringToObject(o, "ci", "95% percentile bootstrap; answer level: answers resampled within "
+                                         "each label; token level: whole answers resampled with all their "
+                                         "tokens, since the tokens of one answer are not independent");
         cJSON_AddStringToObject(o, "orientation", "every score is taken as higher = rather an error: "
                                                   "P(error), -max softmax prob, entropies, perplexity");
         cJSON_AddItemToObject(o, "token", level_json(d, oof, 0, p->bootstrap, p->seed, col, pos, neg));

@@ -222,6 +222,73 @@ void rs_bootstrap_ci2(const double *x, size_t nx, const double *y, size_t ny, rs
     free(stats);
 }
 
+/* The rows of each cluster, as index lists (CSR), then resamples of whole
+ * clusters. */
+typedef struct clusters {
+    size_t *start; /* (n_clusters + 1) */
+    size_t *row;   /* rows kept, grouped by cluster */
+} clusters;
+
+static int clusters_build(clusters *c, const double *v, const signed char *label, const int *cluster, size_t n,
+                          size_t n_clusters) {
+    c->start = calloc(n_clusters + 1, sizeof *c->start);
+    c->row = malloc((n ? n : 1) * sizeof *c->row);
+    if (!c->start || !c->row) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (label[i] >= 0 && !isnan(v[i]) && cluster[i] >= 0 && (size_t)cluster[i] < n_clusters)
+            c->start[cluster[i] + 1]++;
+    for (size_t k = 0; k < n_clusters; k++) c->start[k + 1] += c->start[k];
+    size_t *fill = malloc((n_clusters + 1) * sizeof *fill);
+    if (!fill) return -1;
+    memcpy(fill, c->start, (n_clusters + 1) * sizeof *fill);
+    for (size_t i = 0; i < n; i++)
+        if (label[i] >= 0 && !isnan(v[i]) && cluster[i] >= 0 && (size_t)cluster[i] < n_clusters)
+            c->row[fill[cluster[i]]++] = i;
+    free(fill);
+    return 0;
+}
+
+/* Appends to a growable array. */
+static int push_value(double **a, size_t *n, size_t *cap, double x) {
+    if (*n == *cap) {
+        size_t want = *cap ? 2 * *cap : 256;
+        double *g = realloc(*a, want * sizeof *g);
+        if (!g) return -1;
+        *a = g, *cap = want;
+    }
+    (*a)[(*n)++] = x;
+    return 0;
+}
+
+void rs_cluster_bootstrap_ci2(const double *v, const signed char *label, const int *cluster, size_t n,
+                              size_t n_clusters, rs_stat2 stat, int B, uint64_t seed, double *lo,
+                              double *hi) {
+    *lo = *hi = NAN;
+    clusters c = {0};
+    double *x = NULL, *y = NULL, *stats = NULL;
+    size_t capx = 0, capy = 0;
+    int ok = n_clusters > 0 && B > 0 && clusters_build(&c, v, label, cluster, n, n_clusters) == 0 &&
+             (stats = malloc((size_t)B * sizeof *stats)) != NULL;
+    uint64_t state = stream_start(seed);
+    for (int b = 0; ok && b < B; b++) {
+        size_t nx = 0, ny = 0;
+        for (size_t k = 0; ok && k < n_clusters; k++) {
+            size_t j = draw_index(&state, n_clusters);
+            for (size_t r = c.start[j]; ok && r < c.start[j + 1]; r++) {
+                size_t i = c.row[r];
+                ok = (label[i] ? push_value(&x, &nx, &capx, v[i]) : push_value(&y, &ny, &capy, v[i])) == 0;
+            }
+        }
+        stats[b] = nx && ny ? stat(x, nx, y, ny) : NAN;
+    }
+    if (ok) percentile_interval(stats, (size_t)B, lo, hi);
+    free(c.start);
+    free(c.row);
+    free(x);
+    free(y);
+    free(stats);
+}
+
 /* Resampling pairs together is resampling their differences: the mean of
  * the resampled differences is the difference of the resampled means. */
 void rs_paired_bootstrap_diff_ci(const double *a, const double *b, size_t n, int B, uint64_t seed,

@@ -41,6 +41,14 @@ void rs_bootstrap_ci(const double *x, size_t n, rs_stat1 stat, int B, uint64_t s
                      double *lo, double *hi);
 void rs_bootstrap_ci2(const double *x, size_t nx, const double *y, size_t ny, rs_stat2 stat,
                       int B, uint64_t seed, double *lo, double *hi);
+/* The same for rows that come in clusters (the tokens of one answer are not
+ * independent): each resample draws n_clusters clusters with replacement and
+ * takes all their rows, split by label into the two groups (label 1: x,
+ * label 0: y; rows with label < 0 or a NaN value are left out).
+ * cluster[i] in [0, n_clusters). */
+void rs_cluster_bootstrap_ci2(const double *v, const signed char *label, const int *cluster, size_t n,
+                              size_t n_clusters, rs_stat2 stat, int B, uint64_t seed, double *lo,
+                              double *hi);
 double rs_mean(const double *x, size_t n);
 
 /* Paired percentile bootstrap 95% interval of mean(a) - mean(b) over n
