@@ -22,6 +22,8 @@ int cmd_merge(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_confidence(int argc, char **argv);
+int cmd_world(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 /* Prints "entroscope: " + the formatted message + newline on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

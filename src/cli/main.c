@@ -23,6 +23,7 @@ static const command commands[] = {
     {"report", cmd_report, "write the statistics and figures of study runs as an HTML page"},
     {"serve", cmd_serve, "serve a model over an OpenAI-compatible HTTP API with token statistics"},
     {"confidence", cmd_confidence, "fit a per-token confidence model on graded traces, or apply one"},
+    {"world", cmd_world, "write a generated world of facts, sums and stories (corpus and test sets)"},
 };
 
 static void usage(FILE *out) {
