@@ -24,6 +24,7 @@ static const command commands[] = {
     {"serve", cmd_serve, "serve a model over an OpenAI-compatible HTTP API with token statistics"},
     {"confidence", cmd_confidence, "fit a per-token confidence model on graded traces, or apply one"},
     {"world", cmd_world, "write a generated world of facts, sums and stories (corpus and test sets)"},
+    {"train", cmd_train, "train a Llama-architecture model from scratch on a corpus"},
 };
 
 static void usage(FILE *out) {
