@@ -4,7 +4,9 @@
  * against es_generate run directly on the same model, streamed answers
  * against whole ones; errors, the API key, 20 concurrent clients,
  * SIGTERM on the real binary, and the viewer page driven by headless
- * Chromium (skipped where there is none). */
+ * Chromium (skipped where there is none). The per-head option and the
+ * study browser (--db) are tested in test_server_study.c; the helpers
+ * both use are in server_client.c. */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <pthread.h>
@@ -19,122 +21,9 @@
 
 #include "entroscope.h"
 #include "cli_run.h"
+#include "server_client.h"
 #include "test.h"
 #include "server/utf8.h"
-
-typedef struct live {
-    es_model *model;
-    es_server_params p;
-    pthread_t thread;
-    atomic_int stop, port;
-    int rc;
-} live;
-
-static int live_should_stop(void *user) { return atomic_load(&((live *)user)->stop); }
-static void live_ready(void *user, int port) { atomic_store(&((live *)user)->port, port); }
-
-static void *live_main(void *arg) {
-    live *l = arg;
-    es_error err;
-    l->rc = es_serve(l->model, &l->p, &err);
-    if (l->rc) fprintf(stderr, "es_serve: %s\n", err.msg);
-    atomic_store(&l->port, -1);
-    return NULL;
-}
-
-static const char *tiny_model_path(void) {
-    static char path[1024];
-    if (path[0]) return path;
-    snprintf(path, sizeof path, "%s/server_tiny.gguf", test_tmpdir());
-    es_synth_params sp;
-    es_error err;
-    if (es_synth_preset("tiny", &sp, &err) || es_synth_write(&sp, path, &err)) {
-        fprintf(stderr, "synth: %s\n", err.msg);
-        path[0] = 0;
-        return NULL;
-    }
-    return path;
-}
-
-/* Starts a server on a free port; 0 on success. */
-static int live_start(live *l, es_model *model, const char *api_key) {
-    memset(l, 0, sizeof *l);
-    l->model = model;
-    l->p = es_server_default_params();
-    l->p.port = 0;
-    l->p.n_ctx = 64;
-    l->p.n_threads = 2;
-    l->p.api_key = api_key;
-    l->p.should_stop = live_should_stop;
-    l->p.on_ready = live_ready;
-    l->p.user = l;
-    if (pthread_create(&l->thread, NULL, live_main, l)) return -1;
-    for (int i = 0; i < 500 && atomic_load(&l->port) == 0; i++) usleep(10000);
-    if (atomic_load(&l->port) <= 0) {
-        pthread_join(l->thread, NULL);
-        return -1;
-    }
-    return 0;
-}
-
-static void live_stop(live *l) {
-    atomic_store(&l->stop, 1);
-    pthread_join(l->thread, NULL);
-}
-
-typedef struct buf {
-    char *data;
-    size_t len;
-} buf;
-
-static size_t collect(char *p, size_t size, size_t n, void *user) {
-    buf *b = user;
-    char *grown = realloc(b->data, b->len + size * n + 1);
-    if (!grown) return 0;
-    b->data = grown;
-    memcpy(b->data + b->len, p, size * n);
-    b->len += size * n;
-    b->data[b->len] = 0;
-    return size * n;
-}
-
-/* A request to 127.0.0.1:port; body NULL: GET. Returns the reply body
- * (malloc'ed, "" when none) and *status (-1 when the transfer failed). */
-static char *request(int port, const char *method, const char *path, const char *body,
-                     size_t body_len, const char *key, long *status) {
-    CURL *c = curl_easy_init();
-    char url[256], auth[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (key) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
-        h = curl_slist_append(h, auth);
-    }
-    buf b = {calloc(1, 1), 0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
-    }
-    if (method) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    *status = -1;
-    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return b.data;
-}
-
-static cJSON *post_json(int port, const char *path, const char *body, long *status) {
-    char *text = request(port, NULL, path, body, strlen(body), NULL, status);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    return j;
-}
 
 /* The events of a server-sent stream, parsed; *done: [DONE] came last. */
 static cJSON *parse_sse(const char *text, int *done) {
@@ -185,11 +74,6 @@ static const char *choice_text(cJSON *resp, int chat) {
 static int usage_tokens(cJSON *resp) {
     cJSON *n = cJSON_GetObjectItem(cJSON_GetObjectItem(resp, "usage"), "completion_tokens");
     return cJSON_IsNumber(n) ? n->valueint : -1;
-}
-
-static const char *error_field(cJSON *resp, const char *key) {
-    cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(resp, "error"), key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 /* What es_generate itself makes of the prompt, greedy. */
@@ -643,39 +527,17 @@ static void test_sigterm(const char *model) {
     }
 }
 
-/* The browser on PATH, or NULL. */
-static const char *find_chromium(void) {
-    static char path[1024];
-    const char *env = getenv("PATH");
-    char dirs[4096];
-    snprintf(dirs, sizeof dirs, "%s", env ? env : "/usr/bin:/bin");
-    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-        snprintf(path, sizeof path, "%s/chromium", d);
-        if (access(path, X_OK) == 0) return path;
-    }
-    return NULL;
-}
-
 /* The DOM of the viewer page as headless Chromium sees it once loaded
  * (autorun waits for the whole stream before the load event). */
 static char *viewer_dom(const char *chromium, int port, const char *prompt, const char *key) {
     CURL *c = curl_easy_init();
     char *esc = curl_easy_escape(c, prompt, 0);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "timeout 20 '%s' --headless --no-sandbox --disable-gpu "
-             "--virtual-time-budget=15000 --dump-dom "
-             "'http://127.0.0.1:%d/?prompt=%s&max_tokens=8&temperature=0&autorun=1%s%s' 2>/dev/null",
-             chromium, port, esc, key ? "&key=" : "", key ? key : "");
+    char url[1024];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/?prompt=%s&max_tokens=8&temperature=0&autorun=1%s%s",
+             port, esc, key ? "&key=" : "", key ? key : "");
     curl_free(esc);
     curl_easy_cleanup(c);
-    FILE *f = popen(cmd, "r");
-    if (!f) return NULL;
-    buf b = {calloc(1, 1), 0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) collect(chunk, 1, n, &b);
-    pclose(f);
-    return b.data;
+    return chromium_dom(chromium, url);
 }
 
 /* Serialised HTML text back to characters (what Chromium escapes in text). */
@@ -747,7 +609,8 @@ static void test_viewer(es_model *m, const char *prompt) {
         cJSON *whole = cJSON_Parse(raw);
         const char *api_text = choice_text(whole, 0);
         CHECK_INT(st, 200);
-        char *dom = viewer_dom(chromium, port, prompt, "v1ewer");
+        /* the first token clicked too: its per-layer table and the two layer x head heatmaps (2 x 4) */
+        char *dom = viewer_dom(chromium, port, prompt, "v1ewer&click=0");
         int n_spans, n_coloured;
         char *joined = viewer_tokens(dom, &n_spans, &n_coloured);
         CHECKF(dom && strstr(dom, "data-state=\"done\""), "the page did not finish: %.300s",
@@ -757,6 +620,10 @@ static void test_viewer(es_model *m, const char *prompt) {
         CHECK_INT(n_spans, usage_tokens(whole));
         CHECK_STR(joined, api_text ? api_text : "(no API text)");
         free(joined);
+        CHECK(dom && strstr(dom, "data-db=\"0\"") && strstr(dom, "<nav id=\"nav\" hidden")); /* no Study view */
+        CHECK(dom && strstr(dom, "<svg id=\"heat-entropy\"") && strstr(dom, "<svg id=\"heat-varentropy\""));
+        CHECK_INT(count_of(dom, "<rect class=\"cell\""), 2 * 2 * 4);
+        CHECK(dom && strstr(dom, " nats</text>") && strstr(dom, " nats\xc2\xb2</text>"));
         free(dom);
         dom = viewer_dom(chromium, port, prompt, NULL); /* no key: the page shows the API's error */
         CHECK(dom && strstr(dom, "data-state=\"error\"") && !strstr(dom, "<span class=\"tok\""));
@@ -791,6 +658,7 @@ void suite_server(void) {
         test_stop(port, m, prompt ? prompt : "Once");
         test_errors(port);
         test_concurrent(port);
+        server_heads_tests(m, port, prompt ? prompt : "Once");
         live_stop(&l);
         TEST("server: es_serve returns 0 after stop") CHECK_INT(l.rc, 0);
     } else {
@@ -800,5 +668,6 @@ void suite_server(void) {
     const char *viewer_prompt = ascii_prompt(m, 8);
     test_viewer(m, viewer_prompt ? viewer_prompt : "Once");
     test_sigterm(path);
+    server_study_tests(m, path);
     es_model_free(m);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "server/server_study.h"
 
 /* Set by the signal handler, read by the serving loop: a signal handler
  * can reach nothing else. */
@@ -17,7 +18,8 @@ static int should_stop(void *user) { return g_stop != 0; }
 static void on_ready(void *user, int port) {
     const es_server_params *p = user;
     fprintf(stderr, "entroscope: listening on http://%s:%d (POST /v1/completions, "
-            "/v1/chat/completions; GET /v1/models, /health, / the viewer)\n", p->host, port);
+            "/v1/chat/completions; GET /v1/models, /health, / the viewer%s)\n", p->host, port,
+            p->db_path ? ", /v1/entroscope/items" : "");
 }
 
 static void help(FILE *out) {
@@ -36,6 +38,8 @@ static void help(FILE *out) {
         "      --sampler NAME      default (each request's temperature, top_p, seed) or entropix\n"
         "                          (README, \"Entropix sampler\"; each token then carries its branch)\n"
         "      --entropix-config FILE  the entropix thresholds and coefficients (JSON)\n"
+        "      --db FILE           a trace database to browse (read-only): GET /v1/entroscope/items\n"
+        "                          and the viewer's Study view\n"
         "  -h, --help              this text\n");
 }
 
@@ -53,7 +57,8 @@ static int parse(int argc, char **argv, serve_opts *o) {
         {"api-key", required_argument, 0, 'k'},  {"confidence", required_argument, 0, 'C'},
         {"threads", required_argument, 0, 't'},  {"ctx-size", required_argument, 0, 'c'},
         {"sampler", required_argument, 0, 'S'},  {"entropix-config", required_argument, 0, 'e'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
+        {"db", required_argument, 0, 'D'},       {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     int opt;
     opterr = 0;
@@ -69,6 +74,7 @@ static int parse(int argc, char **argv, serve_opts *o) {
         case 'C': o->confidence = optarg; break;
         case 'S': o->sampler = optarg; break;
         case 'e': o->entropix_config = optarg; break;
+        case 'D': o->p.db_path = optarg; break;
         case 't': rc = cli_parse_int("-t", optarg, 1, 1024, &o->p.n_threads); break;
         case 'c': rc = cli_parse_int("-c", optarg, 1, 1 << 24, &o->p.n_ctx); break;
         case 'h': help(stdout); return 1;
@@ -104,6 +110,10 @@ int cmd_serve(int argc, char **argv) {
     int rc = parse(argc, argv, &o);
     if (rc) return rc > 0 ? CLI_OK : CLI_BAD_INPUT;
     es_error err;
+    if (o.p.db_path && study_db_check(o.p.db_path, &err)) { /* before the model: a quick refusal */
+        cli_error("%s", err.msg);
+        return CLI_BAD_INPUT;
+    }
     es_confidence *conf = NULL;
     if (o.confidence) {
         if (!(conf = es_confidence_load(o.confidence, &err))) {

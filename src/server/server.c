@@ -2,7 +2,8 @@
  * thread per connection: a generation may hold its connection's thread for
  * a long while, and the model's lock makes the others wait their turn.
  * Routing, the body limit and the API key are checked here; the OpenAI
- * endpoints are in server_openai.c. On stop the listening socket closes
+ * endpoints are in server_openai.c, the study browser (--db) in
+ * server_study.c. On stop the listening socket closes
  * first, the requests in flight finish, then the daemon stops. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -13,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/server.h"
+#include "server/server_study.h"
 
 /* The HTTP side of the server: the shared state and what MHD needs. */
 typedef struct http {
@@ -91,21 +92,42 @@ static int authorised(struct MHD_Connection *c, const char *key) {
     return diff == 0;
 }
 
+#define ITEMS_PREFIX "/v1/entroscope/items"
+
+/* The viewer page; data-db="1" tells it that the server has a trace database. */
+static char *viewer_page(const server *s) {
+    char *page = strdup(server_viewer_html);
+    char *mark = page ? strstr(page, "data-db=\"0\"") : NULL;
+    if (mark && s->db) mark[9] = '1';
+    return page;
+}
+
+static void study_request(http *h, struct MHD_Connection *c, const char *url, reply *r) {
+    study_query q = {
+        .offset = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "offset"),
+        .limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit"),
+        .heads = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "heads"),
+    };
+    study_route(&h->s, url + strlen(ITEMS_PREFIX), &q, r);
+}
+
 /* The complete request, routed. */
 static void route(http *h, struct MHD_Connection *c, const char *url, const char *method,
                   request *q, reply *r, const char **type) {
     int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     int chat = strcmp(url, "/v1/chat/completions") == 0;
     int completion = chat || strcmp(url, "/v1/completions") == 0;
+    int items = strncmp(url, ITEMS_PREFIX, strlen(ITEMS_PREFIX)) == 0 &&
+                (url[strlen(ITEMS_PREFIX)] == 0 || url[strlen(ITEMS_PREFIX)] == '/');
     *type = "application/json";
     if (strcmp(url, "/health") == 0 && get) {
         r->status = 200;
         r->body = strdup("{\"status\":\"ok\"}");
     } else if (strcmp(url, "/") == 0 && get) {
         r->status = 200;
-        r->body = strdup(server_viewer_html);
+        r->body = viewer_page(&h->s);
         *type = "text/html; charset=utf-8";
-    } else if (!completion && strcmp(url, "/v1/models") != 0 && strcmp(url, "/health") != 0 &&
+    } else if (!completion && !items && strcmp(url, "/v1/models") != 0 && strcmp(url, "/health") != 0 &&
                strcmp(url, "/") != 0) {
         reply_error(r, 404, "invalid_request_error", NULL, "not_found", "no route %s %s", method, url);
     } else if (!authorised(c, h->p->api_key)) {
@@ -120,6 +142,8 @@ static void route(http *h, struct MHD_Connection *c, const char *url, const char
                     "the request body is over %zu bytes", h->p->max_body);
     } else if (completion) {
         openai_complete(&h->s, q->body ? q->body : "", q->len, chat, r);
+    } else if (items) {
+        study_request(h, c, url, r);
     } else {
         openai_models(&h->s, r);
     }
@@ -185,8 +209,12 @@ static int server_init(http *h, const es_model *model, const es_server_params *p
     s->n_layers = info.n_layers;
     s->n_heads = info.n_heads;
     s->vocab_size = info.vocab_size;
+    if (p->db_path && !(s->db = study_db_open(p->db_path, err))) return -1;
     es_context_params cp = {.n_ctx = p->n_ctx, .n_threads = p->n_threads, .probes = 1};
-    if (!(s->ctx = es_context_new(model, &cp, err))) return -1;
+    if (!(s->ctx = es_context_new(model, &cp, err))) {
+        study_db_close(s->db);
+        return -1;
+    }
     pthread_mutex_init(&s->model_lock, NULL);
     pthread_mutex_init(&s->count_lock, NULL);
     pthread_cond_init(&s->count_changed, NULL);
@@ -195,6 +223,7 @@ static int server_init(http *h, const es_model *model, const es_server_params *p
 
 static void server_destroy(http *h) {
     es_context_free(h->s.ctx);
+    study_db_close(h->s.db);
     pthread_mutex_destroy(&h->s.model_lock);
     pthread_mutex_destroy(&h->s.count_lock);
     pthread_cond_destroy(&h->s.count_changed);

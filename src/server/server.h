@@ -5,6 +5,7 @@
 #ifndef ES_SERVER_SERVER_H
 #define ES_SERVER_SERVER_H
 
+#include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdint.h>
 
@@ -25,6 +26,7 @@ typedef struct server {
     pthread_cond_t count_changed;
     int streams;                 /* stream workers still running */
     uint64_t next_id;            /* response ids and default seeds */
+    struct study_db *db;         /* --db: the trace browsed (server_study.c); NULL: none */
 } server;
 
 /* A reply: status and a body (malloc'ed JSON), or a stream: the read end of
@@ -48,6 +50,12 @@ void openai_models(server *s, reply *r);
 void server_stream_started(server *s);
 void server_stream_ended(server *s);
 uint64_t server_next_id(server *s);
+
+/* One token's "entroscope" object (README, "Server"); heads: add its
+ * per-head values. Used for generated tokens and for a trace's rows. */
+cJSON *server_token_json(const server *s, const es_trace_token *row, int heads);
+/* A JSON string of the bytes, invalid UTF-8 replaced by U+FFFD. */
+cJSON *server_clean_string(const char *text, size_t len);
 
 /* The viewer page (GET /), NUL-terminated HTML. */
 extern const char server_viewer_html[];

@@ -74,7 +74,7 @@ static void add_stat(cJSON *o, const char *key, double x) {
     if (isfinite(x)) cJSON_AddNumberToObject(o, key, x); else cJSON_AddNullToObject(o, key);
 }
 
-static cJSON *clean_string(const char *text, size_t len) {
+cJSON *server_clean_string(const char *text, size_t len) {
     char *clean = utf8_clean(text, len);
     cJSON *str = cJSON_CreateString(clean ? clean : "");
     free(clean);
@@ -82,11 +82,33 @@ static cJSON *clean_string(const char *text, size_t len) {
 }
 
 static void add_text(cJSON *o, const char *key, const char *text, size_t len) {
-    cJSON_AddItemToObject(o, key, clean_string(text, len));
+    cJSON_AddItemToObject(o, key, server_clean_string(text, len));
 }
 
-/* The per-token statistics; layers: each layer's mean over its heads. */
-static cJSON *token_stats(const job *j, const es_trace_token *row) {
+/* Numbers of a float array as a JSON array. */
+static cJSON *float_array(const float *x, int n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, isfinite(x[i]) ? cJSON_CreateNumber(x[i]) : cJSON_CreateNull());
+    return a;
+}
+
+/* The per-head values: {"n_layers", "n_heads", "entropy" (L*H, row-major:
+ * layer l, head h at l*H + h; nats), "varentropy" (L*H; nats^2),
+ * "agreement" (L), "interaction" (L)}. */
+static cJSON *heads_json(const es_attn_probe *a) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "n_layers", a->n_layers);
+    cJSON_AddNumberToObject(o, "n_heads", a->n_heads);
+    int n = a->n_layers * a->n_heads;
+    cJSON_AddItemToObject(o, "entropy", float_array(a->entropy, n));
+    cJSON_AddItemToObject(o, "varentropy", float_array(a->varentropy, n));
+    if (a->agreement) cJSON_AddItemToObject(o, "agreement", float_array(a->agreement, a->n_layers));
+    if (a->interaction) cJSON_AddItemToObject(o, "interaction", float_array(a->interaction, a->n_layers));
+    return o;
+}
+
+cJSON *server_token_json(const server *s, const es_trace_token *row, int heads) {
     cJSON *t = cJSON_CreateObject();
     add_text(t, "token", row->text, row->text_len);
     cJSON_AddNumberToObject(t, "id", row->token_id);
@@ -96,7 +118,7 @@ static cJSON *token_stats(const job *j, const es_trace_token *row) {
     const es_attn_probe *a = row->attn;
     add_stat(t, "attn_entropy_mean", a ? a->entropy_mean : NAN);
     add_stat(t, "attn_varentropy_mean", a ? a->varentropy_mean : NAN);
-    if (a) {
+    if (a) { /* each layer's mean over its heads */
         cJSON *h = cJSON_AddArrayToObject(t, "layer_attn_entropy");
         cJSON *v = cJSON_AddArrayToObject(t, "layer_attn_varentropy");
         for (int l = 0; l < a->n_layers; l++) {
@@ -108,8 +130,9 @@ static cJSON *token_stats(const job *j, const es_trace_token *row) {
             cJSON_AddItemToArray(h, cJSON_CreateNumber(sh / a->n_heads));
             cJSON_AddItemToArray(v, cJSON_CreateNumber(sv / a->n_heads));
         }
+        if (heads) cJSON_AddItemToObject(t, "heads", heads_json(a));
     }
-    if (j->s->confidence) add_stat(t, "confidence", es_confidence_score(j->s->confidence, row));
+    if (s->confidence) add_stat(t, "confidence", es_confidence_score(s->confidence, row));
     if (row->sampler_branch) cJSON_AddStringToObject(t, "sampler_branch", row->sampler_branch);
     return t;
 }
@@ -155,7 +178,7 @@ static cJSON *token_logprobs(const job *j, const es_trace_token *row, cJSON *leg
     int k = top_tokens(j, j->q.top_logprobs, ids, lps);
     if (!j->q.chat) {
         cJSON_AddItemToArray(cJSON_GetObjectItem(legacy, "tokens"),
-                             clean_string(row->text, row->text_len));
+                             server_clean_string(row->text, row->text_len));
         cJSON_AddItemToArray(cJSON_GetObjectItem(legacy, "token_logprobs"),
                              cJSON_CreateNumber(row->token_logprob));
         cJSON *top = cJSON_CreateObject();
@@ -302,7 +325,7 @@ static int on_token(void *user, const es_trace_token *row) {
     job *j = user;
     size_t offset = j->len;
     int stop = append_text(j, row->text, row->text_len);
-    cJSON *stats = token_stats(j, row), *lp = NULL;
+    cJSON *stats = server_token_json(j->s, row, j->q.heads), *lp = NULL;
     if (j->q.logprobs) {
         cJSON *legacy = j->q.chat ? NULL : j->fd >= 0 ? new_legacy_logprobs() : j->logprobs;
         cJSON *entry = token_logprobs(j, row, legacy, offset);

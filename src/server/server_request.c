@@ -119,6 +119,21 @@ static int get_logprobs(const cJSON *o, int chat, gen_request *q, reply *r) {
     return 0;
 }
 
+/* entroscope's own options: {"entroscope": {"heads": true}} adds each
+ * token's per-head attention entropy and varentropy (off: L x H values a
+ * token is a lot to send). */
+static int get_entroscope(const cJSON *o, gen_request *q, reply *r) {
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "entroscope");
+    if (!e || cJSON_IsNull(e)) return 0;
+    if (!cJSON_IsObject(e))
+        return BAD("entroscope", "'entroscope' must be an object such as {\"heads\": true}");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(e, "heads");
+    if (h && !cJSON_IsNull(h) && !cJSON_IsBool(h))
+        return BAD("entroscope", "'entroscope.heads' must be true or false");
+    q->heads = cJSON_IsTrue(h);
+    return 0;
+}
+
 /* A message's content: a string, or an array of {"type": "text", "text"}
  * parts (joined). Returns malloc'ed text or NULL (r set). */
 static char *message_text(const cJSON *content, int index, reply *r) {
@@ -223,6 +238,7 @@ int gen_request_parse(server *s, const char *body, size_t len, int chat, gen_req
     }
     int rc = get_sampling(o, chat, q, server_next_id(s) ^ (uint64_t)time(NULL), r);
     if (rc == 0) rc = get_logprobs(o, chat, q, r);
+    if (rc == 0) rc = get_entroscope(o, q, r);
     if (rc == 0) rc = chat ? parse_messages(s, o, q, r) : parse_prompt(s, o, q, r);
     cJSON_Delete(o);
     if (rc == 0 && q->n_ids == 0)

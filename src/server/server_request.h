@@ -15,6 +15,7 @@ typedef struct gen_request {
     int n_stops;
     int logprobs;             /* 1: report each token's log-probability */
     int top_logprobs;         /* alternatives per token (0..20) */
+    int heads;                /* "entroscope": {"heads": true}: per-head values per token */
     int32_t *ids;             /* the prompt's tokens, n_ids of them */
     size_t n_ids;
 } gen_request;
