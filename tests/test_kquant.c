@@ -484,7 +484,10 @@ typedef struct isa_rowdot_q8 {
     es_isa isa;
     es_rowdot_q8_fn *(*table)(es_dtype);
 } isa_rowdot_q8;
-static const isa_rowdot_q8 isas_q8[] = {{ES_ISA_PORTABLE, es_rowdot_q8_portable}, {ES_ISA_AVX512, es_rowdot_q8_avx512}};
+static const isa_rowdot_q8 isas_q8[] = {
+    {ES_ISA_PORTABLE, es_rowdot_q8_portable},
+    {ES_ISA_AVX2, es_rowdot_q8_avx2},
+    {ES_ISA_AVX512, es_rowdot_q8_avx512}};
 
 /* One ISA's integer row dot of one weight row against 4 activation rows
  * quantised by es_quantize_q8_row (checked against the rule in
@@ -527,7 +530,7 @@ static void test_rowdots_q8(void) {
         double *deq = malloc(4096 * sizeof *deq), *wmag = malloc(4096 * sizeof *wmag);
         uint8_t *row = malloc(16 * 210);
         for (int t = 0; t < N_K; t++) {
-            double worst[2] = {0};
+            double worst[N_ISAS] = {0};
             for (int li = 0; li < 3; li++)
                 for (int random_bytes = 0; random_bytes <= 1; random_bytes++) {
                     int64_t n = lens[li];
@@ -538,7 +541,7 @@ static void test_rowdots_q8(void) {
                     }
                     make_k_row(k_types[t], n, random_bytes, &r, row);
                     ref_decode_row_mag(k_types[t], row, n, deq, wmag);
-                    for (int k = 0; k < 2; k++) {
+                    for (int k = 0; k < N_ISAS; k++) {
                         if (!es_isa_available(isas_q8[k].isa)) continue;
                         char what[64];
                         snprintf(what, sizeof what, "%s %s int8", es_isa_name(isas_q8[k].isa),
@@ -549,11 +552,83 @@ static void test_rowdots_q8(void) {
                     }
                 }
             printf("  %s int8 worst error / sum(|step q| + |offset|)|x|:", es_dtype_name(k_types[t]));
-            for (int k = 0; k < 2; k++)
+            for (int k = 0; k < N_ISAS; k++)
                 if (es_isa_available(isas_q8[k].isa)) printf(" %s %.2g", es_isa_name(isas_q8[k].isa), worst[k]);
             printf("\n");
         }
         free(x), free(xhat), free(xq), free(deq), free(wmag), free(row);
+    }
+}
+
+/* 1 if two outputs are the same F32 bits (any NaN matching any NaN). */
+static int same_bits(float a, float b) { return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0; }
+
+/* Activation rows for the AVX2 / portable comparison: mixed magnitudes per
+ * block, with an all-zero block, a block at the code extremes and (when
+ * `nan`) a block holding a NaN, so its scale is NaN. */
+static void make_q8_rows(rng *r, int64_t n, int nb, int nan, float *x) {
+    for (int64_t i = 0; i < nb * n; i++) x[i] = (float)(4 * rng_unit(r) - 2) * (float)(1 + i / 32 % 7);
+    for (int b = 0; b < nb; b++) {
+        float *xb = x + b * n;
+        for (int i = 0; i < 32; i++) xb[32 + i] = 0.0f;
+        for (int i = 0; i < 32; i++) xb[64 + i] = i % 2 ? 1e4f : -1e4f;
+        if (nan && b == 1) xb[n - 5] = NAN;
+    }
+}
+
+static void test_rowdots_q8_avx2(void) {
+    TEST("K-quants: AVX2 integer row dots bit for bit the portable ones, n 256-4096, nb 1-8, matmul") {
+        if (!es_isa_available(ES_ISA_AVX2)) {
+            test_skip("this CPU has no AVX2");
+            continue;
+        }
+        enum { NB = ES_ROWDOT_Q8_MAX_NB };
+        static const int64_t lens[] = {256, 768, 2048, 4096};
+        rng r = {47};
+        int64_t xqs = es_q8_row_bytes(4096) + 64; /* not a power of two */
+        float *x = malloc(NB * 4096 * sizeof *x), want[NB], got[NB * ROWDOT_OS];
+        uint8_t *xq = aligned_alloc(64, (size_t)(NB * xqs)), *row = malloc(16 * 210);
+        int compared = 0;
+        for (int t = 0; t < N_K; t++) {
+            es_rowdot_q8_fn *portable = es_rowdot_q8_portable(k_types[t]);
+            es_rowdot_q8_fn *avx2 = es_rowdot_q8_avx2(k_types[t]);
+            CHECKF(avx2 != NULL, "%s: no AVX2 integer row dot", es_dtype_name(k_types[t]));
+            CHECK(es_isa_rounds_activations(ES_ISA_AVX2, k_types[t]));
+            if (!avx2) continue;
+            for (int li = 0; li < 4; li++)
+                for (int variant = 0; variant < 4; variant++) { /* random bytes: bit 0; a NaN block: bit 1 */
+                    int64_t n = lens[li];
+                    make_q8_rows(&r, n, NB, variant >> 1, x);
+                    for (int b = 0; b < NB; b++) es_quantize_q8_row(x + b * n, n, xq + b * xqs);
+                    make_k_row(k_types[t], n, variant & 1, &r, row);
+                    for (int b = 0; b < NB; b++) portable(row, xq + b * xqs, xqs, 1, n, &want[b], 1);
+                    for (int nb = 1; nb <= NB; nb++) {
+                        avx2(row, xq, xqs, nb, n, got, ROWDOT_OS);
+                        for (int b = 0; b < nb; b++, compared++)
+                            CHECKF(same_bits(got[b * ROWDOT_OS], want[b]),
+                                   "%s n %lld variant %d nb %d row %d: AVX2 %.9g, portable %.9g",
+                                   es_dtype_name(k_types[t]), (long long)n, variant, nb, b, got[b * ROWDOT_OS],
+                                   want[b]);
+                    }
+                }
+        }
+        /* through the driver: a matrix, batch 5, two threads, rows at an odd address */
+        enum { COLS = 1024, ROWS = 19, BATCH = 5 };
+        float *y_portable = malloc(BATCH * ROWS * sizeof(float)), *y_avx2 = malloc(BATCH * ROWS * sizeof(float));
+        make_q8_rows(&r, COLS, BATCH, 0, x);
+        for (int t = 0; t < N_K; t++) {
+            int64_t row_bytes = es_dtype_row_bytes(k_types[t], COLS);
+            uint8_t *data = malloc((size_t)(ROWS * row_bytes) + 1);
+            for (int i = 0; i < ROWS; i++) make_k_row(k_types[t], COLS, i % 2, &r, data + 1 + i * row_bytes);
+            es_tensor w = {k_types[t], {COLS, ROWS}, data + 1};
+            es_matmul_isa(ES_ISA_PORTABLE, &w, x, BATCH, y_portable, 1);
+            es_matmul_isa(ES_ISA_AVX2, &w, x, BATCH, y_avx2, 2);
+            CHECKF(memcmp(y_portable, y_avx2, BATCH * ROWS * sizeof(float)) == 0,
+                   "%s: AVX2 matmul differs from portable", es_dtype_name(k_types[t]));
+            free(data);
+        }
+        printf("  AVX2 vs portable integer row dots: %d outputs compared\n", compared);
+        free(x), free(xq), free(row), free(y_portable), free(y_avx2);
     }
 }
 
@@ -627,5 +702,6 @@ void suite_kquant(void) {
     test_quantize_edges();
     test_rowdots();
     test_rowdots_q8();
+    test_rowdots_q8_avx2();
     test_matmul_identity();
 }

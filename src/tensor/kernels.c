@@ -11,12 +11,13 @@
  * an order that depends on neither the thread count nor the batch size, so
  * -t 1 and -t 2 agree bit for bit, and so do prefill and decode.
  *
- * Quantised weights on the portable and AVX-512 paths: the driver first
- * rounds each activation row to 8 bits (es_quantize_q8_row, rule in
+ * Quantised weights, on every path: the driver first rounds each
+ * activation row to 8 bits (es_quantize_q8_row, rule in
  * kernels_internal.h), once per product, inside the same parallel region
  * as the tiles (one region, one barrier per product), and the row dots
- * multiply integers (VNNI on AVX-512). The rounding depends only on the
- * row, so thread count and batch size still change nothing.
+ * multiply integers (VNNI on AVX-512, maddubs on AVX2). The rounding
+ * depends only on the row, so thread count and batch size still change
+ * nothing.
  *
  * Precision: dots accumulate in F32 (several partial sums, see each ISA
  * file; integer paths exactly per 32-element block first); rmsnorm's sum
@@ -100,8 +101,8 @@ static es_rowdot_fn *rowdot_for(es_isa isa, es_dtype type) {
     }
 }
 
-/* The integer row dot of an ISA for a quantised type, NULL where that ISA
- * has none (AVX2 has Q8_0 and Q4_0; it converts K-quant weights to F32). */
+/* The integer row dot of an ISA for a quantised type, NULL for the types
+ * that have none (F32, F16, BF16). */
 static es_rowdot_q8_fn *rowdot_q8_for(es_isa isa, es_dtype type) {
     switch (es_isa_resolve(isa)) {
     case ES_ISA_AVX512: return es_rowdot_q8_avx512(type);

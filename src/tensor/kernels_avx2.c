@@ -12,7 +12,9 @@
  * elements 0-7 and 16-23 to the first, 8-15 and 24-31 to the second, by
  * FMA; added lane-wise, reduced high half + low half, then pairwise; then
  * the last n % 32 elements of a F32/F16/BF16 row in order by scalar FMA.
- * The order does not depend on nb. */
+ * The order does not depend on nb. The driver uses these F32 row dots for
+ * F32 / F16 / BF16 weights; quantised ones take the integer row dots at the
+ * end of the file (8-bit activations), bit for bit the portable ones. */
 #include "tensor/kernels_internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -226,15 +228,23 @@ INLINE void rowdot(es_dtype type, const void *w, const float *x, int64_t xs, int
 
 ES_DEFINE_ROWDOT_TABLE(es_rowdot_avx2, TARGET)
 
-/* ---- integer row dots (8-bit activations), Q8_0 and Q4_0 -------------
+/* ---- integer row dots (8-bit activations) -------------------------------
  * The arithmetic of kernels_portable.c's integer path, whose float steps
- * this repeats in the same order, so the two agree bit for bit: per
+ * these repeat in the same order, so the two agree bit for bit: per
  * 32-element chunk k an exact int32 sum of weight code * activation code,
- * v_k = (d_w * d_x) * isum, added to partial sum k % 8, and at the end
- * ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7)). Only the int32 sum is vectorised:
- * maddubs multiplies unsigned by signed bytes, so the weight's sign moves
- * onto the activation (|w| <= 128, |x| <= 127: pair sums fit in int16).
- * The K-quants keep the F32 path on AVX2. */
+ * turned into the chunk's value v_k in F32 (formulas there), added to
+ * partial sum k % 8, and at the end ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7)).
+ * Products are done by maddubs, which multiplies unsigned by signed bytes
+ * and adds pairs into int16 (saturating), then madd by ones into int32.
+ * Q8_0 / Q4_0: the weight's sign moves onto the activation (|w| <= 128,
+ * |x| <= 127: pair sums fit in int16); one chunk at a time, scalar F32.
+ * K-quants: the codes are unsigned already (pair sums <= 2 * 63 * 128, no
+ * saturation) and a super-block's 8 chunks are chunks k = 8 sb + c, so
+ * chunk c goes to partial sum c: the 8 partial sums are the lanes of one
+ * F32 vector and a super-block's 8 chunk values one vector operation
+ * (separate mul / sub / add intrinsics, which neither GCC in -std=c11 mode
+ * nor clang, contracting only within one expression, fuses into an FMA:
+ * a fused multiply-subtract would round differently from portable). */
 
 INLINE int32_t isum32(__m256i w, __m256i x) {
     __m256i prod = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
@@ -279,20 +289,141 @@ INLINE void rowdot_q8_avx2(es_dtype type, const void *w, const uint8_t *xq, int6
     }
 }
 
-TARGET static void q8_q8_0(const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n, float *out,
-                           int64_t os) {
-    rowdot_q8_avx2(ES_Q8_0, w, xq, xs, nb, n, out, os);
+/* The 256 codes of K-quant super-block blk (layouts in tensor.h) as
+ * unsigned bytes, chunk c (elements 32c .. 32c+31) in codes[c]. */
+INLINE void k_block_codes(es_dtype type, const uint8_t *blk, __m256i codes[8]) {
+    const __m256i low4 = _mm256_set1_epi8(15);
+    if (type == ES_Q6_K) { /* chunk 4h + k: ql[64h + 32(k % 2)] nibble k / 2, qh[32h] bits 2k, 2k+1 */
+        const __m256i low2 = _mm256_set1_epi8(3);
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m256i ql0 = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 64 * h));
+            __m256i ql1 = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 64 * h + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 128 + 32 * h));
+            __m256i top[4];
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) /* 16-bit shifts: bits crossing bytes are masked off */
+                top[k] = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), low2), 4);
+            codes[4 * h] = _mm256_or_si256(_mm256_and_si256(ql0, low4), top[0]);
+            codes[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(ql1, low4), top[1]);
+            codes[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), top[2]);
+            codes[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4), top[3]);
+        }
+        return;
+    }
+    const uint8_t *qs = blk + (type == ES_Q5_K ? 48 : 16);
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++) { /* sub-blocks 2g, 2g+1: the low / high nibbles of qs[32g ..] */
+        __m256i t = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * g));
+        codes[2 * g] = _mm256_and_si256(t, low4);
+        codes[2 * g + 1] = _mm256_and_si256(_mm256_srli_epi16(t, 4), low4);
+    }
+    if (type == ES_Q5_K) { /* fifth bit of chunk c: bit c of qh[l] */
+        __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 16));
+#pragma GCC unroll 8
+        for (int c = 0; c < 8; c++) {
+            __m256i bit = _mm256_and_si256(_mm256_srli_epi16(qh, c), _mm256_set1_epi8(1));
+            codes[c] = _mm256_or_si256(codes[c], _mm256_slli_epi16(bit, 4));
+        }
+    }
 }
 
-TARGET static void q8_q4_0(const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n, float *out,
-                           int64_t os) {
-    rowdot_q8_avx2(ES_Q4_0, w, xq, xs, nb, n, out, os);
+/* A super-block's F32 factors, one lane per chunk c: Q4_K/Q5_K f0 = step,
+ * f1 = offset of sub-block c; Q6_K f0 / f1 = step of sub-block 2c / 2c+1
+ * (its 16-element halves). Each is d * (F32) scale, as the portable path
+ * forms it. */
+INLINE void k_block_factors(es_dtype type, const uint8_t *blk, __m256 *f0, __m256 *f1) {
+    if (type == ES_Q6_K) {
+        __m256 d = _mm256_set1_ps(f16_scalar(blk + 208));
+        __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(blk + 192)));
+        __m256i even = _mm256_srai_epi32(_mm256_slli_epi32(sc, 16), 16), odd = _mm256_srai_epi32(sc, 16);
+        *f0 = _mm256_mul_ps(d, _mm256_cvtepi32_ps(even));
+        *f1 = _mm256_mul_ps(d, _mm256_cvtepi32_ps(odd));
+        return;
+    }
+    float step[16], offset[16];
+    k_block_scales(type, blk, step, offset);
+    *f0 = _mm256_loadu_ps(step);
+    *f1 = _mm256_loadu_ps(offset);
 }
+
+/* Lane c of *lo / *hi: the sum of int32 lanes 0-3 / 4-7 of s[c] (elements
+ * 0-15 / 16-31 of chunk c after madd). */
+INLINE void k_sum_halves(const __m256i s[8], __m256i *lo, __m256i *hi) {
+    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(s[4], s[5]), _mm256_hadd_epi32(s[6], s[7]));
+    *lo = _mm256_permute2x128_si256(a, b, 0x20);
+    *hi = _mm256_permute2x128_si256(a, b, 0x31);
+}
+
+/* The 8 chunk values of super-block sb of a K-quant row (codes, factors
+ * f0 / f1 decoded) against one Q8 activation row. */
+INLINE __m256 k_block_values(es_dtype type, const __m256i codes[8], __m256 f0, __m256 f1, const uint8_t *row,
+                             int64_t n, int64_t sb) {
+    const int8_t *q = (const int8_t *)row + sb * ES_QK;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i s[8], lo, hi;
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; c++) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(q + 32 * c));
+        s[c] = _mm256_madd_epi16(_mm256_maddubs_epi16(codes[c], x), ones);
+    }
+    k_sum_halves(s, &lo, &hi);
+    __m256 dx = _mm256_loadu_ps(es_q8_scales(row, n) + 8 * sb);
+    __m256i s16 = _mm256_loadu_si256((const __m256i *)(const void *)(es_q8_sums(row, n) + 16 * sb));
+    if (type == ES_Q6_K) { /* dx * (step0 * (isum0 - 32 xsum0) + step1 * (isum1 - 32 xsum1)) */
+        __m256i x0 = _mm256_srai_epi32(_mm256_slli_epi32(s16, 16), 16), x1 = _mm256_srai_epi32(s16, 16);
+        __m256 i0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(lo, _mm256_slli_epi32(x0, 5)));
+        __m256 i1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(hi, _mm256_slli_epi32(x1, 5)));
+        return _mm256_mul_ps(dx, _mm256_add_ps(_mm256_mul_ps(f0, i0), _mm256_mul_ps(f1, i1)));
+    }
+    /* dx * (step * isum - offset * xsum) */
+    __m256 isum = _mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi));
+    __m256 xsum = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
+    return _mm256_mul_ps(dx, _mm256_sub_ps(_mm256_mul_ps(f0, isum), _mm256_mul_ps(f1, xsum)));
+}
+
+/* Each super-block's codes and factors are decoded once and used for all
+ * nb activation rows. */
+INLINE void rowdot_k_q8_avx2(es_dtype type, const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n,
+                             float *out, int64_t os) {
+    __m256 acc[ES_ROWDOT_Q8_MAX_NB];
+    for (int b = 0; b < nb; b++) acc[b] = _mm256_setzero_ps();
+    const int64_t block_bytes = type == ES_Q4_K ? 144 : type == ES_Q5_K ? 176 : 210;
+    for (int64_t sb = 0; sb < n / ES_QK; sb++) {
+        const uint8_t *blk = (const uint8_t *)w + sb * block_bytes;
+        __m256i codes[8];
+        __m256 f0, f1;
+        k_block_codes(type, blk, codes);
+        k_block_factors(type, blk, &f0, &f1);
+        for (int b = 0; b < nb; b++)
+            acc[b] = _mm256_add_ps(acc[b], k_block_values(type, codes, f0, f1, xq + b * xs, n, sb));
+    }
+    for (int b = 0; b < nb; b++) {
+        float s[8];
+        _mm256_storeu_ps(s, acc[b]);
+        out[b * os] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    }
+}
+
+#define ES_ROWDOT_Q8_ENTRY(name, type, impl)                                                       \
+    TARGET static void name(const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n,      \
+                            float *out, int64_t os) {                                              \
+        impl(type, w, xq, xs, nb, n, out, os);                                                     \
+    }
+ES_ROWDOT_Q8_ENTRY(q8_q8_0, ES_Q8_0, rowdot_q8_avx2)
+ES_ROWDOT_Q8_ENTRY(q8_q4_0, ES_Q4_0, rowdot_q8_avx2)
+ES_ROWDOT_Q8_ENTRY(q8_q4_k, ES_Q4_K, rowdot_k_q8_avx2)
+ES_ROWDOT_Q8_ENTRY(q8_q5_k, ES_Q5_K, rowdot_k_q8_avx2)
+ES_ROWDOT_Q8_ENTRY(q8_q6_k, ES_Q6_K, rowdot_k_q8_avx2)
 
 es_rowdot_q8_fn *es_rowdot_q8_avx2(es_dtype type) {
     switch (type) {
     case ES_Q8_0: return q8_q8_0;
     case ES_Q4_0: return q8_q4_0;
+    case ES_Q4_K: return q8_q4_k;
+    case ES_Q5_K: return q8_q5_k;
+    case ES_Q6_K: return q8_q6_k;
     default: return NULL;
     }
 }

@@ -74,7 +74,7 @@ typedef void es_rowdot_q8_fn(const void *w, const uint8_t *xq, int64_t xq_stride
  * have none (F32, F16, BF16: their activations stay F32). */
 es_rowdot_q8_fn *es_rowdot_q8_portable(es_dtype type);
 es_rowdot_q8_fn *es_rowdot_q8_avx512(es_dtype type);
-es_rowdot_q8_fn *es_rowdot_q8_avx2(es_dtype type); /* Q8_0 and Q4_0 only */
+es_rowdot_q8_fn *es_rowdot_q8_avx2(es_dtype type);
 
 static inline int es_uses_q8_activations(es_dtype type) {
     return type == ES_Q8_0 || type == ES_Q4_0 || es_is_k_quant(type);
