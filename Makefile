@@ -66,29 +66,33 @@ check: deps
 	$(MAKE) BUILD=build-clang CC=clang EXTRA_CFLAGS=-Werror all
 
 DEMO_DIR ?= demo
-SHARED   ?= ../shared
+WORLD_MODEL ?= models/world.gguf
+E := ./build/entroscope
+# The whole study on the model entroscope trained itself on a generated world
+# (models/README.md): the world's held-out facts in place of SimpleQA, its word
+# problems in place of GSM8K, factual versus creative prompts; graded exactly
+# from the world's ground truth, then a confidence model and the report.
 demo: deps
 	$(MAKE) BUILD=build all
 	@mkdir -p $(DEMO_DIR)
-	./build/entroscope synth --preset tiny --seed 1 -o $(DEMO_DIR)/tiny.gguf
-	./build/entroscope info $(DEMO_DIR)/tiny.gguf
-	./build/entroscope generate -m $(DEMO_DIR)/tiny.gguf -p "Once upon a time" -n 32 --seed 1
+	$(E) info $(WORLD_MODEL)
+	$(E) world --seed 1 -o $(DEMO_DIR)/world
+	rm -rf $(DEMO_DIR)/facts.db* $(DEMO_DIR)/sums.db* $(DEMO_DIR)/sums-entropix.db* $(DEMO_DIR)/fc.db* $(DEMO_DIR)/report-data
 	@echo
-	@# A trained model, when the shared data is beside the checkout: a story with
-	@# every token's statistics, then a small factual-vs-creative study, exported.
-	@set -e; m=$(SHARED)/models/stories260K/stories260K.gguf; if [ -f $$m ]; then \
-	  echo "./build/entroscope generate -m $$m --temp 0 -n 200"; \
-	  ./build/entroscope generate -m $$m --temp 0 -n 200; echo; \
-	  echo "./build/entroscope generate -m $$m -p 'Once upon a time' --temp 0 -n 12 --stats -q > /dev/null"; \
-	  ./build/entroscope generate -m $$m -p 'Once upon a time' --temp 0 -n 12 --stats -q > /dev/null; echo; \
-	  rm -f $(DEMO_DIR)/fc.db*; \
-	  echo "./build/entroscope run factual-creative -m $$m --limit 6 -n 48 -o $(DEMO_DIR)/fc.db"; \
-	  ./build/entroscope run factual-creative -m $$m --limit 6 -n 48 -o $(DEMO_DIR)/fc.db; \
-	  ./build/entroscope export $(DEMO_DIR)/fc.db --what tokens --format csv -o $(DEMO_DIR)/fc-tokens.csv; \
-	  ./build/entroscope export $(DEMO_DIR)/fc.db --what heads --format csv -o $(DEMO_DIR)/fc-heads.csv; \
-	  ./build/entroscope report $(DEMO_DIR)/fc.db -o $(DEMO_DIR)/report.html --data-dir $(DEMO_DIR)/report-data -q; \
-	  echo "wrote $(DEMO_DIR)/fc.db, $(DEMO_DIR)/fc-tokens.csv, $(DEMO_DIR)/fc-heads.csv, $(DEMO_DIR)/report.html"; \
-	fi
+	$(E) generate -m $(WORLD_MODEL) -p "$$(printf 'Question: In which city was Niron Brencroft born?\nAnswer:')" \
+	    --temp 0 -n 8 --stats
+	@echo
+	$(E) run simpleqa -m $(WORLD_MODEL) --data $(DEMO_DIR)/world/facts.csv --sample 900 --seed 1 -o $(DEMO_DIR)/facts.db
+	$(E) run gsm8k -m $(WORLD_MODEL) --data $(DEMO_DIR)/world/sums.jsonl -n 160 -o $(DEMO_DIR)/sums.db
+	$(E) run gsm8k -m $(WORLD_MODEL) --data $(DEMO_DIR)/world/sums.jsonl -n 160 --sampler entropix --seed 1 \
+	    -o $(DEMO_DIR)/sums-entropix.db
+	$(E) run factual-creative -m $(WORLD_MODEL) --prompts $(DEMO_DIR)/world/factual.txt \
+	    --prompts $(DEMO_DIR)/world/creative.txt -n 64 --seed 1 -o $(DEMO_DIR)/fc.db
+	$(E) confidence fit $(DEMO_DIR)/facts.db $(DEMO_DIR)/sums.db -o $(DEMO_DIR)/confidence.json
+	$(E) export $(DEMO_DIR)/sums.db --what tokens --format csv -o $(DEMO_DIR)/sums-tokens.csv
+	$(E) report $(DEMO_DIR)/facts.db $(DEMO_DIR)/sums.db $(DEMO_DIR)/sums-entropix.db $(DEMO_DIR)/fc.db --confidence $(DEMO_DIR)/confidence.json \
+	    -o $(DEMO_DIR)/report.html --data-dir $(DEMO_DIR)/report-data
+	@echo "open $(DEMO_DIR)/report.html (traces: $(DEMO_DIR)/facts.db, sums.db, fc.db; tokens: $(DEMO_DIR)/sums-tokens.csv)"
 
 # libFuzzer targets (tests/fuzz/README.md), run one after the other:
 #   gguf            the GGUF parser alone (src/model/gguf.c)

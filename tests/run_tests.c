@@ -118,6 +118,7 @@ static void remove_tree(const char *dir) {
 #pragma weak suite_bpe_learn
 #pragma weak suite_train
 #pragma weak suite_openai_client
+#pragma weak suite_world_model
 
 typedef struct suite { const char *name; void (*run)(void); } suite;
 
@@ -133,7 +134,7 @@ static const suite suites[] = {
     {"report", suite_report},       {"entropix", suite_entropix}, {"server", suite_server},
     {"confidence", suite_confidence}, {"world", suite_world},
     {"bpe_learn", suite_bpe_learn}, {"train", suite_train},
-    {"openai_client", suite_openai_client},
+    {"openai_client", suite_openai_client}, {"world_model", suite_world_model},
 };
 
 int main(int argc, char **argv) {

@@ -67,5 +67,6 @@ void suite_world(void);
 void suite_bpe_learn(void);
 void suite_train(void);
 void suite_openai_client(void);
+void suite_world_model(void);
 
 #endif

@@ -17,8 +17,8 @@
 #define WORLD_MAX_COUNT 1000000
 
 es_world_params es_world_default_params(void) {
-    return (es_world_params){.seed = 0, .n_known = 400, .n_abstain = 100, .n_unseen = 100,
-                             .n_sums_train = 6000, .n_sums_eval = 500, .n_stories = 1500};
+    return (es_world_params){.seed = 0, .n_known = 250, .n_abstain = 60, .n_unseen = 100,
+                             .n_sums_train = 3000, .n_sums_eval = 500, .n_stories = 600};
 }
 
 /* Everything the files are made of. */
