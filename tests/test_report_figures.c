@@ -123,9 +123,9 @@ static void test_options(rf_options *o) {
 
 static void test_svg_writer(void) {
     TEST("report svg: escaping, nice ranges, well-formed output") {
-        sbuf b = {0};
-        sbuf_escape(&b, "a<b & \"c\" 'd'>");
-        char *s = sbuf_take(&b);
+        es_buf b = {0};
+        svg_escape(&b, "a<b & \"c\" 'd'>");
+        char *s = es_buf_take(&b);
         CHECK_STR(s, "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;");
         free(s);
         double lo = 0.13, hi = 0.87;
@@ -149,7 +149,7 @@ static void test_svg_writer(void) {
         unsigned char mark[6] = {0, 1, 0, 0, 0, 1};
         svg_heatmap(&b, &p, v, mark, 2, 3, 0, 1, "layer", "head", "AUROC");
         svg_end(&b);
-        s = sbuf_take(&b);
+        s = es_buf_take(&b);
         CHECK(s && xml_well_formed(s));
         CHECK(s && strstr(s, "<title>T &amp; T</title>") && strstr(s, "a &lt;group&gt;") && strstr(s, "entropy (nats)"));
         CHECK(s && strstr(s, "<circle")); /* the lone point at x = 0 and the marks */

@@ -435,3 +435,22 @@ int gguf_writer_write(gguf_writer *w, const char *path, es_error *err) {
     sync_parent_dir(path);
     return 0;
 }
+
+int gguf_writer_set_llama_config(gguf_writer *w, const gguf_llama_config *c) {
+    int rc = 0;
+    rc |= gguf_writer_set_str(w, "general.architecture", "llama");
+    rc |= gguf_writer_set_str(w, "general.name", c->name);
+    rc |= gguf_writer_set_u32(w, "llama.context_length", (uint32_t)c->context_length);
+    rc |= gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)c->dim);
+    rc |= gguf_writer_set_u32(w, "llama.block_count", (uint32_t)c->n_layers);
+    rc |= gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)c->hidden_dim);
+    rc |= gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)c->head_dim);
+    rc |= gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)c->n_heads);
+    rc |= gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)c->n_kv_heads);
+    rc |= gguf_writer_set_u32(w, "llama.attention.key_length", (uint32_t)c->head_dim);
+    rc |= gguf_writer_set_u32(w, "llama.attention.value_length", (uint32_t)c->head_dim);
+    rc |= gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", c->rms_eps);
+    rc |= gguf_writer_set_f32(w, "llama.rope.freq_base", c->rope_theta);
+    rc |= gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)c->vocab_size);
+    return rc ? -1 : 0;
+}

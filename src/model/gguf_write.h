@@ -30,6 +30,16 @@ int gguf_writer_set_arr_str(gguf_writer *w, const char *key,
 /* Copies a key/value as read from another file (for carrying a vocabulary over). */
 int gguf_writer_copy_kv(gguf_writer *w, const gguf_kv *kv);
 
+/* The hyperparameters of a "llama" architecture model, as the llama.* keys
+ * that llama.cpp and es_model_load read. */
+typedef struct gguf_llama_config {
+    const char *name;          /* general.name */
+    int context_length, dim, n_layers, hidden_dim, head_dim, n_heads, n_kv_heads, vocab_size;
+    float rms_eps, rope_theta;
+} gguf_llama_config;
+/* Sets general.architecture = "llama", general.name and the llama.* keys. */
+int gguf_writer_set_llama_config(gguf_writer *w, const gguf_llama_config *c);
+
 /* ne[0] innermost. data holds the tensor in its final type; it is copied. */
 int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type,
                            uint32_t n_dims, const uint64_t *ne,

@@ -87,7 +87,7 @@ int rf_parts_add(rf_parts *p, rf_kind kind, const char *name, char *title, char 
         items = realloc(p->items, (size_t)p->cap * sizeof *items);
         if (items) p->items = items;
     }
-    if (!title || !body || !csv || !items) { /* an sbuf_take that failed, or realloc */
+    if (!title || !body || !csv || !items) { /* an es_buf_take that failed, or realloc */
         free(title), free(body), free(csv), free(note);
         return es_fail(err, "report: out of memory");
     }
@@ -108,10 +108,10 @@ void rf_parts_free(rf_parts *p) {
 }
 
 static char *dup_printf_title(const rd_run *run, const char *what) {
-    sbuf b = {0};
-    sbuf_printf(&b, "%s: %s (%s)", run->study ? run->study : "run", what,
+    es_buf b = {0};
+    es_buf_printf(&b, "%s: %s (%s)", run->study ? run->study : "run", what,
                 run->model_name ? run->model_name : "model");
-    return sbuf_take(&b);
+    return es_buf_take(&b);
 }
 
 /* ------------------------------------------------------------ curves -- */
@@ -181,22 +181,22 @@ static int curve_summarise(curve *c, const rf_options *o) {
 }
 
 static char *curve_csv(const curve *c, const char *x_name) {
-    sbuf b = {0};
-    sbuf_printf(&b, "group,%s,n,mean,ci_lo,ci_hi,shown\n", x_name);
+    es_buf b = {0};
+    es_buf_printf(&b, "group,%s,n,mean,ci_lo,ci_hi,shown\n", x_name);
     for (int g = 0; g < c->n_groups; g++)
         for (int i = 0; i < c->n_x; i++) {
             size_t k = (size_t)g * c->n_x + i;
             const dvec *d = &c->cells[k];
             if (d->n == 0) continue;
-            sbuf_printf(&b, "%s,%g,%zu,%.17g,%.17g,%.17g,%d\n", c->names[g], c->x0 + i, d->n,
+            es_buf_printf(&b, "%s,%g,%zu,%.17g,%.17g,%.17g,%d\n", c->names[g], c->x0 + i, d->n,
                         rs_mean(d->v, d->n), c->lo[k], c->hi[k], isfinite(c->mean[k]) ? 1 : 0);
         }
-    return sbuf_take(&b);
+    return es_buf_take(&b);
 }
 
 static char *curve_svg(const curve *c, const char *title, const char *x_label, const char *y_label,
                        const char *marker) {
-    sbuf b = {0};
+    es_buf b = {0};
     svg_plot p = {.x_min = c->x0, .x_max = c->x0 + (c->n_x > 1 ? c->n_x - 1 : 1),
                   .left = 90, .top = 50, .width = 520, .height = 300};
     double y_lo = INFINITY, y_hi = -INFINITY;
@@ -228,7 +228,7 @@ static char *curve_svg(const curve *c, const char *title, const char *x_label, c
     svg_text(&b, p.left + p.width + 14, p.top + 34 + 20.0 * c->n_groups, 12, "start", "line: mean");
     svg_text(&b, p.left + p.width + 14, p.top + 50 + 20.0 * c->n_groups, 12, "start", "band: 95% bootstrap CI");
     svg_end(&b);
-    return sbuf_take(&b);
+    return es_buf_take(&b);
 }
 
 /* Draws, writes and appends a summarised curve as one figure part. */
@@ -240,10 +240,10 @@ static int curve_part(curve *c, const rf_options *o, const rd_run *run, const ch
     char *title = dup_printf_title(run, what);
     char *note = NULL;
     if (hidden) {
-        sbuf nb = {0};
-        sbuf_printf(&nb, "Points with fewer than %d items in a group are hidden (%d hidden; counts in the CSV).",
+        es_buf nb = {0};
+        es_buf_printf(&nb, "Points with fewer than %d items in a group are hidden (%d hidden; counts in the CSV).",
                     o->min_items, hidden);
-        note = sbuf_take(&nb);
+        note = es_buf_take(&nb);
     }
     return rf_parts_add(out, RF_FIGURE, name, title, title ? curve_svg(c, title, x_label, y_label, marker) : NULL,
                         curve_csv(c, x_name), note, err);
@@ -394,16 +394,16 @@ static int heatmap_part(const rd_run *run, int r, int which, const char *a, cons
     snprintf(what, sizeof what, "AUROC per head, %s vs %s, attention %s", a, b, which ? "varentropy" : "entropy");
     snprintf(name, sizeof name, "r%d-%s-heads-%s", r, run->study, which ? "attn_varentropy" : "attn_entropy");
     char *title = dup_printf_title(run, what);
-    sbuf svg = {0}, csv = {0}, note = {0};
+    es_buf svg = {0}, csv = {0}, note = {0};
     int rows = run->n_layers, cols = run->n_heads;
     svg_plot area = {.left = 90, .top = 50, .width = 480, .height = 300};
     svg_begin(&svg, 820, 420, title ? title : "");
     if (too_small) {
         for (size_t k = 0; k < (size_t)rows * cols; k++) t.auroc[k] = NAN, t.significant[k] = 0;
-        sbuf_printf(&note, "Too small: %s has %zu items, %s has %zu (at least %d each needed).", a, t.n_a,
+        es_buf_printf(&note, "Too small: %s has %zu items, %s has %zu (at least %d each needed).", a, t.n_a,
                     b, t.n_b, o->min_items);
     } else {
-        sbuf_printf(&note, "AUROC > 0.5: higher in %s. Dots: q < 0.05 after Benjamini-Hochberg over all %d heads.",
+        es_buf_printf(&note, "AUROC > 0.5: higher in %s. Dots: q < 0.05 after Benjamini-Hochberg over all %d heads.",
                     a, rows * cols);
     }
     svg_heatmap(&svg, &area, t.auroc, t.significant, rows, cols, 0, 1, "layer (index)", "head (index)",
@@ -411,15 +411,15 @@ static int heatmap_part(const rd_run *run, int r, int which, const char *a, cons
     if (too_small) svg_text(&svg, area.left + area.width / 2, area.top + area.height / 2, 15, "middle",
                             "too few items for an AUROC");
     svg_end(&svg);
-    sbuf_printf(&csv, "layer,head,n_%s,n_%s,auroc,p,q,significant\n", a, b);
+    es_buf_printf(&csv, "layer,head,n_%s,n_%s,auroc,p,q,significant\n", a, b);
     for (int l = 0; l < rows; l++)
         for (int h = 0; h < cols; h++) {
             size_t k = (size_t)l * cols + h;
-            sbuf_printf(&csv, "%d,%d,%zu,%zu,%.17g,%.17g,%.17g,%d\n", l, h, t.n_a, t.n_b, t.auroc[k], t.p[k],
+            es_buf_printf(&csv, "%d,%d,%zu,%zu,%.17g,%.17g,%.17g,%d\n", l, h, t.n_a, t.n_b, t.auroc[k], t.p[k],
                         t.q[k], t.significant[k]);
         }
     head_test_free(&t);
-    return rf_parts_add(out, RF_FIGURE, name, title, sbuf_take(&svg), sbuf_take(&csv), sbuf_take(&note), err);
+    return rf_parts_add(out, RF_FIGURE, name, title, es_buf_take(&svg), es_buf_take(&csv), es_buf_take(&note), err);
 }
 
 /* ------------------------------------------------------------ gsm8k -- */
@@ -430,10 +430,10 @@ enum { TOK_FIRST_ERROR, TOK_OTHER_WRONG, TOK_CORRECT, N_TOK };
 static int error_moments_table(const rd_run *run, int r, const rf_options *o, rf_parts *out, es_error *err) {
     static const char *const cat_names[N_TOK] = {"first-error tokens", "other tokens of wrong answers",
                                                  "tokens of correct answers"};
-    sbuf html = {0}, csv = {0};
-    sbuf_puts(&csv, "statistic,category,n,mean,median,ci_lo,ci_hi,auroc_first_error_vs_these,"
+    es_buf html = {0}, csv = {0};
+    es_buf_puts(&csv, "statistic,category,n,mean,median,ci_lo,ci_hi,auroc_first_error_vs_these,"
                     "mann_whitney_p\n");
-    sbuf_puts(&html, "<table><tr><th>statistic</th><th>tokens</th><th>n</th><th>mean [95% CI]</th>"
+    es_buf_puts(&html, "<table><tr><th>statistic</th><th>tokens</th><th>n</th><th>mean [95% CI]</th>"
                      "<th>median</th><th>AUROC, first-error tokens vs these</th>"
                      "<th>Mann-Whitney p</th></tr>\n");
     for (rf_stat s = 0; s < RF_N_STATS; s++) {
@@ -461,28 +461,28 @@ static int error_moments_table(const rd_run *run, int r, const rf_options *o, rf
                 auroc = rs_auroc(fe->v, fe->n, cats[c].v, cats[c].n);
                 p = rs_mann_whitney_u(fe->v, fe->n, cats[c].v, cats[c].n).p;
             }
-            sbuf_printf(&html, "<tr><td>%s</td><td>%s</td><td>%zu</td>", rf_stat_label(s), cat_names[c], cats[c].n);
+            es_buf_printf(&html, "<tr><td>%s</td><td>%s</td><td>%zu</td>", rf_stat_label(s), cat_names[c], cats[c].n);
             if (cats[c].n < (size_t)o->min_items) {
-                sbuf_printf(&html, "<td class=\"small\" colspan=\"2\">too small (n = %zu &lt; %d)</td>",
+                es_buf_printf(&html, "<td class=\"small\" colspan=\"2\">too small (n = %zu &lt; %d)</td>",
                             cats[c].n, o->min_items);
             } else {
                 rs_bootstrap_ci(cats[c].v, cats[c].n, rs_mean, o->bootstrap_b, o->seed + (uint64_t)c, &lo, &hi);
-                sbuf_printf(&html, "<td>%.4g [%.4g, %.4g]</td><td>%.4g</td>", sm.mean, lo, hi, sm.median);
+                es_buf_printf(&html, "<td>%.4g [%.4g, %.4g]</td><td>%.4g</td>", sm.mean, lo, hi, sm.median);
             }
-            if (compare) sbuf_printf(&html, "<td>%.3f</td><td>%.3g</td></tr>\n", auroc, p);
-            else if (c == TOK_FIRST_ERROR) sbuf_puts(&html, "<td></td><td></td></tr>\n");
-            else sbuf_puts(&html, "<td class=\"small\" colspan=\"2\">too small to compare</td></tr>\n");
-            sbuf_printf(&csv, "%s,%s,%zu,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", rf_stat_name(s), cat_names[c],
+            if (compare) es_buf_printf(&html, "<td>%.3f</td><td>%.3g</td></tr>\n", auroc, p);
+            else if (c == TOK_FIRST_ERROR) es_buf_puts(&html, "<td></td><td></td></tr>\n");
+            else es_buf_puts(&html, "<td class=\"small\" colspan=\"2\">too small to compare</td></tr>\n");
+            es_buf_printf(&csv, "%s,%s,%zu,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", rf_stat_name(s), cat_names[c],
                         cats[c].n, sm.mean, sm.median, lo, hi, auroc, p);
         }
         for (int c = 0; c < N_TOK; c++) free(cats[c].v);
         if (oom) html.failed = 1;
     }
-    sbuf_puts(&html, "</table>\n");
+    es_buf_puts(&html, "</table>\n");
     char name[128];
     snprintf(name, sizeof name, "r%d-gsm8k-error-moments", r);
     return rf_parts_add(out, RF_TABLE, name, dup_printf_title(run, "statistics at the first error"),
-                        sbuf_take(&html), sbuf_take(&csv), NULL, err);
+                        es_buf_take(&html), es_buf_take(&csv), NULL, err);
 }
 
 static int event_figures(const rd_run *run, int r, const rf_options *o, rf_parts *out, es_error *err) {

@@ -14,14 +14,14 @@
 #include "util/error.h"
 
 static char *run_title(const rd_run *run, const char *what) {
-    sbuf b = {0};
-    sbuf_printf(&b, "%s: %s (%s)", run->study ? run->study : "run", what, run->model_name ? run->model_name : "model");
-    return sbuf_take(&b);
+    es_buf b = {0};
+    es_buf_printf(&b, "%s: %s (%s)", run->study ? run->study : "run", what, run->model_name ? run->model_name : "model");
+    return es_buf_take(&b);
 }
 
-static void cell_number(sbuf *b, double v) {
-    if (isfinite(v)) sbuf_printf(b, "<td>%.4g</td>", v);
-    else sbuf_puts(b, "<td>&#8212;</td>");
+static void cell_number(es_buf *b, double v) {
+    if (isfinite(v)) es_buf_printf(b, "<td>%.4g</td>", v);
+    else es_buf_puts(b, "<td>&#8212;</td>");
 }
 
 /* Per-item means of statistic s for the items of a group; returns the count. */
@@ -35,21 +35,21 @@ static size_t group_values(const rd_run *run, const char *group, rf_stat s, doub
     return n;
 }
 
-static void compare_groups(sbuf *html, sbuf *csv, const double *a, size_t na, const double *b, size_t nb,
+static void compare_groups(es_buf *html, es_buf *csv, const double *a, size_t na, const double *b, size_t nb,
                            const rf_options *o, rf_stat s) {
     if (na < (size_t)o->min_items || nb < (size_t)o->min_items) {
-        sbuf_printf(html, "<td class=\"small\" colspan=\"4\">too small (n = %zu and %zu; at least %d each)</td>",
+        es_buf_printf(html, "<td class=\"small\" colspan=\"4\">too small (n = %zu and %zu; at least %d each)</td>",
                     na, nb, o->min_items);
-        sbuf_printf(csv, "%s,comparison,%zu,%zu,,,,,,\n", rf_stat_name(s), na, nb);
+        es_buf_printf(csv, "%s,comparison,%zu,%zu,,,,,,\n", rf_stat_name(s), na, nb);
         return;
     }
     rs_mann_whitney mw = rs_mann_whitney_u(a, na, b, nb);
     double auc = rs_auroc(a, na, b, nb), lo, hi, d = rs_cohen_d(a, na, b, nb);
     rs_bootstrap_ci2(a, na, b, nb, rs_auroc, o->bootstrap_b, o->seed, &lo, &hi);
-    sbuf_printf(html, "<td>%.4g (p = %.3g)</td><td>%.3f [%.3f, %.3f]</td>", mw.u, mw.p, auc, lo, hi);
+    es_buf_printf(html, "<td>%.4g (p = %.3g)</td><td>%.3f [%.3f, %.3f]</td>", mw.u, mw.p, auc, lo, hi);
     cell_number(html, d);
-    sbuf_puts(html, "<td></td>");
-    sbuf_printf(csv, "%s,comparison,%zu,%zu,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", rf_stat_name(s), na, nb,
+    es_buf_puts(html, "<td></td>");
+    es_buf_printf(csv, "%s,comparison,%zu,%zu,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", rf_stat_name(s), na, nb,
                 mw.u, mw.p, auc, lo, hi, d);
 }
 
@@ -58,50 +58,50 @@ int rh_summary_table(const rd_run *run, int r, const rf_options *o, rf_parts *ou
     int n_groups = rf_study_groups(run->study, groups);
     size_t cap = run->n_items > 0 ? (size_t)run->n_items : 1;
     double *va = malloc(cap * sizeof(double)), *vb = malloc(cap * sizeof(double));
-    sbuf html = {0}, csv = {0};
+    es_buf html = {0}, csv = {0};
     if (!va || !vb) html.failed = 1;
-    sbuf_puts(&csv, "statistic,group,n,mean,median,sd,,,,\nstatistic,comparison,n_a,n_b,u,p,auroc,auroc_lo,auroc_hi,cohen_d\n");
-    sbuf_puts(&html, "<table><tr><th>statistic (per item: mean over its tokens)</th><th>group</th><th>n</th>"
+    es_buf_puts(&csv, "statistic,group,n,mean,median,sd,,,,\nstatistic,comparison,n_a,n_b,u,p,auroc,auroc_lo,auroc_hi,cohen_d\n");
+    es_buf_puts(&html, "<table><tr><th>statistic (per item: mean over its tokens)</th><th>group</th><th>n</th>"
                      "<th>mean</th><th>median</th></tr>\n");
     for (rf_stat s = 0; va && vb && s < RF_N_STATS; s++) {
         for (int g = 0; g < n_groups; g++) {
             size_t n = group_values(run, groups[g], s, va);
             rs_summary sm = rs_summarise(va, n);
-            sbuf_printf(&html, "<tr><td>%s</td><td>", rf_stat_label(s));
-            sbuf_escape(&html, groups[g] ? groups[g] : "all items");
-            sbuf_printf(&html, "</td><td>%zu</td>", n);
-            if (n == 0) sbuf_puts(&html, "<td class=\"small\" colspan=\"2\">too small (no items)</td>");
+            es_buf_printf(&html, "<tr><td>%s</td><td>", rf_stat_label(s));
+            svg_escape(&html, groups[g] ? groups[g] : "all items");
+            es_buf_printf(&html, "</td><td>%zu</td>", n);
+            if (n == 0) es_buf_puts(&html, "<td class=\"small\" colspan=\"2\">too small (no items)</td>");
             else cell_number(&html, sm.mean), cell_number(&html, sm.median);
-            sbuf_puts(&html, "</tr>\n");
-            sbuf_printf(&csv, "%s,%s,%zu,%.17g,%.17g,%.17g,,,,\n", rf_stat_name(s), groups[g] ? groups[g] : "all",
+            es_buf_puts(&html, "</tr>\n");
+            es_buf_printf(&csv, "%s,%s,%zu,%.17g,%.17g,%.17g,,,,\n", rf_stat_name(s), groups[g] ? groups[g] : "all",
                         n, sm.mean, sm.median, sm.sd);
         }
     }
-    sbuf_puts(&html, "</table>\n");
+    es_buf_puts(&html, "</table>\n");
     if (n_groups >= 2) {
-        sbuf_printf(&html, "<table><tr><th>statistic</th><th>Mann-Whitney U (%s vs %s)</th>"
+        es_buf_printf(&html, "<table><tr><th>statistic</th><th>Mann-Whitney U (%s vs %s)</th>"
                            "<th>AUROC [95%% bootstrap CI]</th><th>Cohen's d</th><th></th></tr>\n", groups[0], groups[1]);
         for (rf_stat s = 0; va && vb && s < RF_N_STATS; s++) {
             size_t na = group_values(run, groups[0], s, va), nb = group_values(run, groups[1], s, vb);
-            sbuf_printf(&html, "<tr><td>%s</td>", rf_stat_label(s));
+            es_buf_printf(&html, "<tr><td>%s</td>", rf_stat_label(s));
             compare_groups(&html, &csv, va, na, vb, nb, o, s);
-            sbuf_puts(&html, "</tr>\n");
+            es_buf_puts(&html, "</tr>\n");
         }
-        sbuf_puts(&html, "</table>\n");
+        es_buf_puts(&html, "</table>\n");
     }
     free(va), free(vb);
     char name[128];
     snprintf(name, sizeof name, "r%d-%s-summary", r, run->study ? run->study : "run");
-    int rc = rf_parts_add(out, RF_TABLE, name, run_title(run, "summary"), sbuf_take(&html), sbuf_take(&csv), NULL, err);
+    int rc = rf_parts_add(out, RF_TABLE, name, run_title(run, "summary"), es_buf_take(&html), es_buf_take(&csv), NULL, err);
     if (rc == 0) out->items[out->n - 1].run = r;
     return rc;
 }
 
 int rh_runs_table(const report_data *d, rf_parts *out, es_error *err) {
-    sbuf html = {0}, csv = {0};
-    sbuf_puts(&csv, "run,database,study,model,items,sqa_correct,sqa_incorrect,sqa_not_attempted,"
+    es_buf html = {0}, csv = {0};
+    es_buf_puts(&csv, "run,database,study,model,items,sqa_correct,sqa_incorrect,sqa_not_attempted,"
                     "sqa_acc_given_attempted,sqa_f1,gsm_strict_acc,gsm_flexible_acc\n");
-    sbuf_puts(&html, "<table><tr><th>run</th><th>database</th><th>study</th><th>model</th><th>items</th>"
+    es_buf_puts(&html, "<table><tr><th>run</th><th>database</th><th>study</th><th>model</th><th>items</th>"
                      "<th>SimpleQA correct</th><th>incorrect</th><th>not attempted</th><th>acc. given attempted</th>"
                      "<th>F1</th><th>GSM8K strict acc.</th><th>flexible acc.</th></tr>\n");
     for (int r = 0; r < d->n_runs; r++) {
@@ -109,26 +109,26 @@ int rh_runs_table(const report_data *d, rf_parts *out, es_error *err) {
         double m[7] = {run->sqa_correct, run->sqa_incorrect, run->sqa_not_attempted, run->sqa_acc_given_attempted,
                        run->sqa_f1, run->gsm_strict_acc, run->gsm_flexible_acc};
         const char *text[3] = {run->db_path, run->study, run->model_name};
-        sbuf_printf(&html, "<tr><td>%d</td>", r);
+        es_buf_printf(&html, "<tr><td>%d</td>", r);
         for (int k = 0; k < 3; k++) {
-            sbuf_puts(&html, "<td>");
-            sbuf_escape(&html, text[k] ? text[k] : "?");
-            sbuf_puts(&html, "</td>");
+            es_buf_puts(&html, "<td>");
+            svg_escape(&html, text[k] ? text[k] : "?");
+            es_buf_puts(&html, "</td>");
         }
-        sbuf_printf(&html, "<td>%d</td>", run->n_items);
-        sbuf_printf(&csv, "%d,\"%s\",%s,\"%s\",%d", r, run->db_path ? run->db_path : "", run->study ? run->study : "",
+        es_buf_printf(&html, "<td>%d</td>", run->n_items);
+        es_buf_printf(&csv, "%d,\"%s\",%s,\"%s\",%d", r, run->db_path ? run->db_path : "", run->study ? run->study : "",
                     run->model_name ? run->model_name : "", run->n_items);
         for (int k = 0; k < 7; k++) {
             cell_number(&html, m[k]);
-            sbuf_printf(&csv, ",%.17g", m[k]);
+            es_buf_printf(&csv, ",%.17g", m[k]);
         }
-        sbuf_puts(&html, "</tr>\n");
-        sbuf_puts(&csv, "\n");
+        es_buf_puts(&html, "</tr>\n");
+        es_buf_puts(&csv, "\n");
     }
-    sbuf_puts(&html, "</table>\n");
-    sbuf title = {0};
-    sbuf_puts(&title, "runs, models and accuracy");
-    return rf_parts_add(out, RF_TABLE, "runs", sbuf_take(&title), sbuf_take(&html), sbuf_take(&csv), NULL, err);
+    es_buf_puts(&html, "</table>\n");
+    es_buf title = {0};
+    es_buf_puts(&title, "runs, models and accuracy");
+    return rf_parts_add(out, RF_TABLE, "runs", es_buf_take(&title), es_buf_take(&html), es_buf_take(&csv), NULL, err);
 }
 
 /* ------------------------------------------------------- confidence -- */
@@ -147,37 +147,37 @@ static double json_elem(const cJSON *o, const char *key, int i) {
 }
 
 /* "0.812 [0.754, 0.861]", or a dash when the value is missing. */
-static void cell_ci(sbuf *html, sbuf *csv, const cJSON *m, const char *key, const char *ci_key) {
+static void cell_ci(es_buf *html, es_buf *csv, const cJSON *m, const char *key, const char *ci_key) {
     double v = json_num(m, key), lo = json_elem(m, ci_key, 0), hi = json_elem(m, ci_key, 1);
-    if (isfinite(v) && isfinite(lo) && isfinite(hi)) sbuf_printf(html, "<td>%.3f [%.3f, %.3f]</td>", v, lo, hi);
-    else if (isfinite(v)) sbuf_printf(html, "<td>%.3f</td>", v);
-    else sbuf_puts(html, "<td>&#8212;</td>");
-    sbuf_printf(csv, ",%.17g,%.17g,%.17g", v, lo, hi);
+    if (isfinite(v) && isfinite(lo) && isfinite(hi)) es_buf_printf(html, "<td>%.3f [%.3f, %.3f]</td>", v, lo, hi);
+    else if (isfinite(v)) es_buf_printf(html, "<td>%.3f</td>", v);
+    else es_buf_puts(html, "<td>&#8212;</td>");
+    es_buf_printf(csv, ",%.17g,%.17g,%.17g", v, lo, hi);
 }
 
-static void level_rows(sbuf *html, sbuf *csv, const cJSON *eval, const char *level) {
+static void level_rows(es_buf *html, es_buf *csv, const cJSON *eval, const char *level) {
     const cJSON *lv = json_at(eval, level), *scores = json_at(lv, "scores"), *m;
     double npos = json_num(lv, "positive"), nneg = json_num(lv, "negative");
     cJSON_ArrayForEach(m, scores) {
         if (!cJSON_IsObject(m) || !m->string) continue;
         int model = strncmp(m->string, "model", 5) == 0;
-        sbuf_printf(html, "<tr%s><td>%s</td><td>", model ? " class=\"model\"" : "", level);
-        sbuf_escape(html, m->string);
-        sbuf_printf(html, "</td><td>%.0f</td><td>%.0f</td>", npos, nneg);
-        sbuf_printf(csv, "%s,", level);
-        for (const char *c = m->string; *c; c++) sbuf_printf(csv, "%c", *c == ',' ? ';' : *c);
-        sbuf_printf(csv, ",%.0f,%.0f", npos, nneg);
+        es_buf_printf(html, "<tr%s><td>%s</td><td>", model ? " class=\"model\"" : "", level);
+        svg_escape(html, m->string);
+        es_buf_printf(html, "</td><td>%.0f</td><td>%.0f</td>", npos, nneg);
+        es_buf_printf(csv, "%s,", level);
+        for (const char *c = m->string; *c; c++) es_buf_printf(csv, "%c", *c == ',' ? ';' : *c);
+        es_buf_printf(csv, ",%.0f,%.0f", npos, nneg);
         cell_ci(html, csv, m, "auroc", "auroc_ci");
         cell_ci(html, csv, m, "prr", "prr_ci");
-        sbuf_puts(html, "</tr>\n");
-        sbuf_puts(csv, "\n");
+        es_buf_puts(html, "</tr>\n");
+        es_buf_puts(csv, "\n");
     }
 }
 
 static char *conf_title(const char *what, const char *path) {
-    sbuf b = {0};
-    sbuf_printf(&b, "confidence model %s (%s)", what, path);
-    return sbuf_take(&b);
+    es_buf b = {0};
+    es_buf_printf(&b, "confidence model %s (%s)", what, path);
+    return es_buf_take(&b);
 }
 
 static int evaluation_table(const cJSON *conf, const char *path, rf_parts *out, es_error *err) {
@@ -185,23 +185,23 @@ static int evaluation_table(const cJSON *conf, const char *path, rf_parts *out, 
     if (!cJSON_IsObject(eval) || !cJSON_IsObject(json_at(eval, "token")) || !cJSON_IsObject(json_at(eval, "answer")))
         return es_fail(err, "%s: no \"evaluation\" with token and answer levels (not written by confidence fit?)",
                        path);
-    sbuf html = {0}, csv = {0};
-    sbuf_printf(&html, "<p>Out-of-fold scores of %.0f-fold cross-validation grouped by item (no answer in two "
+    es_buf html = {0}, csv = {0};
+    es_buf_printf(&html, "<p>Out-of-fold scores of %.0f-fold cross-validation grouped by item (no answer in two "
                        "folds), L2 %.4g; trained on %.0f answers (%.0f error and %.0f good tokens). Every score is "
                        "read as higher = rather an error; answer level: model_mean and model_min are the mean and "
                        "the minimum of the answer's token confidences. Intervals: ",
                 json_num(eval, "folds"), json_num(conf, "l2"), json_num(tr, "answers"), json_num(tr, "error_tokens"),
                 json_num(tr, "good_tokens"));
     const cJSON *ci = json_at(eval, "ci");
-    sbuf_escape(&html, cJSON_IsString(ci) ? ci->valuestring : "?");
-    sbuf_printf(&html, " (%.0f resamples).</p>\n<table><tr><th>level</th><th>score</th><th>errors</th><th>good</th>"
+    svg_escape(&html, cJSON_IsString(ci) ? ci->valuestring : "?");
+    es_buf_printf(&html, " (%.0f resamples).</p>\n<table><tr><th>level</th><th>score</th><th>errors</th><th>good</th>"
                        "<th>AUROC [95%% CI]</th><th>PRR [95%% CI]</th></tr>\n", json_num(eval, "bootstrap"));
-    sbuf_puts(&csv, "level,score,errors,good,auroc,auroc_lo,auroc_hi,prr,prr_lo,prr_hi\n");
+    es_buf_puts(&csv, "level,score,errors,good,auroc,auroc_lo,auroc_hi,prr,prr_lo,prr_hi\n");
     level_rows(&html, &csv, eval, "token");
     level_rows(&html, &csv, eval, "answer");
-    sbuf_puts(&html, "</table>\n");
-    int rc = rf_parts_add(out, RF_TABLE, "confidence-evaluation", conf_title("evaluation", path), sbuf_take(&html),
-                          sbuf_take(&csv), NULL, err);
+    es_buf_puts(&html, "</table>\n");
+    int rc = rf_parts_add(out, RF_TABLE, "confidence-evaluation", conf_title("evaluation", path), es_buf_take(&html),
+                          es_buf_take(&csv), NULL, err);
     return rc; /* a part of the whole report: run -1 */
 }
 
@@ -210,29 +210,29 @@ static int weights_table(const cJSON *conf, const char *path, rf_parts *out, es_
     int n = cJSON_GetArraySize(names);
     if (!cJSON_IsArray(names) || !cJSON_IsArray(w) || cJSON_GetArraySize(w) != n)
         return es_fail(err, "%s: \"features\" and \"weights\" are not lists of the same length", path);
-    sbuf html = {0}, csv = {0};
-    sbuf_puts(&html, "<table><tr><th>feature</th><th>weight (of the standardised feature, in the log-odds of "
+    es_buf html = {0}, csv = {0};
+    es_buf_puts(&html, "<table><tr><th>feature</th><th>weight (of the standardised feature, in the log-odds of "
                      "an error)</th><th>mean</th><th>sd</th></tr>\n");
-    sbuf_puts(&csv, "feature,weight,mean,sd\n");
-    sbuf_printf(&html, "<tr><td>intercept</td>");
+    es_buf_puts(&csv, "feature,weight,mean,sd\n");
+    es_buf_printf(&html, "<tr><td>intercept</td>");
     cell_number(&html, json_num(conf, "intercept"));
-    sbuf_puts(&html, "<td></td><td></td></tr>\n");
-    sbuf_printf(&csv, "intercept,%.17g,,\n", json_num(conf, "intercept"));
+    es_buf_puts(&html, "<td></td><td></td></tr>\n");
+    es_buf_printf(&csv, "intercept,%.17g,,\n", json_num(conf, "intercept"));
     for (int i = 0; i < n; i++) {
         const cJSON *name = cJSON_GetArrayItem(names, i);
         const char *text = cJSON_IsString(name) ? name->valuestring : "?";
         double v[3] = {json_elem(conf, "weights", i), json_elem(norm, "mean", i), json_elem(norm, "sd", i)};
-        sbuf_puts(&html, "<tr><td>");
-        sbuf_escape(&html, text);
-        sbuf_puts(&html, "</td>");
+        es_buf_puts(&html, "<tr><td>");
+        svg_escape(&html, text);
+        es_buf_puts(&html, "</td>");
         for (int k = 0; k < 3; k++) cell_number(&html, v[k]);
-        sbuf_puts(&html, "</tr>\n");
-        for (const char *c = text; *c; c++) sbuf_printf(&csv, "%c", *c == ',' ? ';' : *c);
-        sbuf_printf(&csv, ",%.17g,%.17g,%.17g\n", v[0], v[1], v[2]);
+        es_buf_puts(&html, "</tr>\n");
+        for (const char *c = text; *c; c++) es_buf_printf(&csv, "%c", *c == ',' ? ';' : *c);
+        es_buf_printf(&csv, ",%.17g,%.17g,%.17g\n", v[0], v[1], v[2]);
     }
-    sbuf_puts(&html, "</table>\n");
+    es_buf_puts(&html, "</table>\n");
     int rc = rf_parts_add(out, RF_TABLE, "confidence-weights", conf_title("features and weights", path),
-                          sbuf_take(&html), sbuf_take(&csv), NULL, err);
+                          es_buf_take(&html), es_buf_take(&csv), NULL, err);
     return rc; /* a part of the whole report: run -1 */
 }
 
@@ -257,46 +257,46 @@ static const char *const page_css =
     ".run{flex:1 1 840px;min-width:0}figure{margin:12px 0}figcaption{font-size:13px;color:#444;max-width:820px}"
     "tr.model td{font-weight:bold}svg{max-width:100%;height:auto}pre{white-space:pre-wrap;word-break:break-all;font-size:12px;background:#f6f6f6;padding:6px}";
 
-static void put_part(sbuf *b, const rf_part *p) {
-    sbuf_printf(b, "<figure id=\"%s\">\n", p->name);
+static void put_part(es_buf *b, const rf_part *p) {
+    es_buf_printf(b, "<figure id=\"%s\">\n", p->name);
     if (p->kind == RF_TABLE) {
-        sbuf_puts(b, "<h3>");
-        sbuf_escape(b, p->title);
-        sbuf_puts(b, "</h3>\n");
+        es_buf_puts(b, "<h3>");
+        svg_escape(b, p->title);
+        es_buf_puts(b, "</h3>\n");
     }
     /* the SVG starts with its XML-free <svg> element, so it can be inlined as is */
-    sbuf_puts(b, p->body);
+    es_buf_puts(b, p->body);
     if (p->note) {
-        sbuf_puts(b, "<figcaption>");
-        sbuf_escape(b, p->note);
-        sbuf_puts(b, "</figcaption>\n");
+        es_buf_puts(b, "<figcaption>");
+        svg_escape(b, p->note);
+        es_buf_puts(b, "</figcaption>\n");
     }
-    sbuf_puts(b, "</figure>\n");
+    es_buf_puts(b, "</figure>\n");
 }
 
-static void put_run(sbuf *b, const report_data *d, int r, const rf_parts *parts) {
+static void put_run(es_buf *b, const report_data *d, int r, const rf_parts *parts) {
     const rd_run *run = &d->runs[r];
-    sbuf_puts(b, "<section class=\"run\"><h3>");
-    sbuf_escape(b, run->model_name ? run->model_name : "model");
-    sbuf_puts(b, "</h3>\n<p>database: ");
-    sbuf_escape(b, run->db_path ? run->db_path : "?");
-    sbuf_puts(b, "<br>model file: ");
-    sbuf_escape(b, run->model_path ? run->model_path : "?");
-    sbuf_puts(b, "<br>run at: ");
-    sbuf_escape(b, run->created ? run->created : "?");
-    sbuf_puts(b, ", entroscope ");
-    sbuf_escape(b, run->version ? run->version : "?");
-    sbuf_printf(b, "<br>%d layers &#215; %d heads, %d items</p>\n<pre>", run->n_layers, run->n_heads, run->n_items);
-    sbuf_escape(b, run->settings_json ? run->settings_json : "");
-    sbuf_puts(b, "</pre>\n");
+    es_buf_puts(b, "<section class=\"run\"><h3>");
+    svg_escape(b, run->model_name ? run->model_name : "model");
+    es_buf_puts(b, "</h3>\n<p>database: ");
+    svg_escape(b, run->db_path ? run->db_path : "?");
+    es_buf_puts(b, "<br>model file: ");
+    svg_escape(b, run->model_path ? run->model_path : "?");
+    es_buf_puts(b, "<br>run at: ");
+    svg_escape(b, run->created ? run->created : "?");
+    es_buf_puts(b, ", entroscope ");
+    svg_escape(b, run->version ? run->version : "?");
+    es_buf_printf(b, "<br>%d layers &#215; %d heads, %d items</p>\n<pre>", run->n_layers, run->n_heads, run->n_items);
+    svg_escape(b, run->settings_json ? run->settings_json : "");
+    es_buf_puts(b, "</pre>\n");
     for (int i = 0; i < parts->n; i++)
         if (parts->items[i].run == r) put_part(b, &parts->items[i]);
-    sbuf_puts(b, "</section>\n");
+    es_buf_puts(b, "</section>\n");
 }
 
 char *rh_page(const report_data *d, const rf_parts *parts, const rf_options *o, es_error *err) {
-    sbuf b = {0};
-    sbuf_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    es_buf b = {0};
+    es_buf_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                     "<title>entroscope report</title><style>%s</style></head><body>\n"
                     "<h1>entroscope report</h1>\n<p>entroscope %s. Bands and intervals: 95%% percentile bootstrap "
                     "(%d resamples). A group with fewer than %d items is reported as too small.</p>\n",
@@ -309,20 +309,20 @@ char *rh_page(const report_data *d, const rf_parts *parts, const rf_options *o, 
         int seen = 0;
         for (int q = 0; q < r; q++) seen |= strcmp(d->runs[q].study ? d->runs[q].study : "", study) == 0;
         if (seen) continue;
-        sbuf_puts(&b, "<h2>study: ");
-        sbuf_escape(&b, study);
-        sbuf_puts(&b, "</h2>\n<div class=\"runs\">\n");
+        es_buf_puts(&b, "<h2>study: ");
+        svg_escape(&b, study);
+        es_buf_puts(&b, "</h2>\n<div class=\"runs\">\n");
         for (int q = r; q < d->n_runs; q++)
             if (strcmp(d->runs[q].study ? d->runs[q].study : "", study) == 0) put_run(&b, d, q, parts);
-        sbuf_puts(&b, "</div>\n");
+        es_buf_puts(&b, "</div>\n");
     }
     int confidence = 0;
     for (int i = 0; i < parts->n; i++) confidence |= is_confidence_part(&parts->items[i]);
-    if (confidence) sbuf_puts(&b, "<h2 id=\"confidence\">Confidence</h2>\n");
+    if (confidence) es_buf_puts(&b, "<h2 id=\"confidence\">Confidence</h2>\n");
     for (int i = 0; i < parts->n; i++)
         if (is_confidence_part(&parts->items[i])) put_part(&b, &parts->items[i]);
-    sbuf_puts(&b, "</body></html>\n");
-    char *page = sbuf_take(&b);
+    es_buf_puts(&b, "</body></html>\n");
+    char *page = es_buf_take(&b);
     if (!page) es_fail(err, "report: out of memory");
     return page;
 }

@@ -18,9 +18,9 @@ enum { BRANCH_INSERT = 1, BRANCH_INSERTED = 5 };
 static int branch_is(const rd_row *row, int b) { return row->branch && strcmp(row->branch, rsm_branch_names[b]) == 0; }
 
 static char *part_title(const rd_run *run, const char *what) {
-    sbuf b = {0};
-    sbuf_printf(&b, "%s: %s (%s)", run->study ? run->study : "run", what, run->model_name ? run->model_name : "model");
-    return sbuf_take(&b);
+    es_buf b = {0};
+    es_buf_printf(&b, "%s: %s (%s)", run->study ? run->study : "run", what, run->model_name ? run->model_name : "model");
+    return es_buf_take(&b);
 }
 
 /* ----------------------------------------------------------- branches -- */
@@ -117,42 +117,42 @@ static int sum_roles(const rd_run *run, role_sums *s) {
     return 0;
 }
 
-static void branch_counts_html(sbuf *html, sbuf *csv, const rsm_branch_tally *t) {
+static void branch_counts_html(es_buf *html, es_buf *csv, const rsm_branch_tally *t) {
     double rows = t->rows ? (double)t->rows : NAN;
-    sbuf_puts(html, "<table><tr><th>branch</th><th>rows</th><th>fraction of generated rows</th></tr>\n");
+    es_buf_puts(html, "<table><tr><th>branch</th><th>rows</th><th>fraction of generated rows</th></tr>\n");
     for (int b = 0; b <= RSM_N_BRANCHES + 1; b++) {
         const char *name = b < RSM_N_BRANCHES ? rsm_branch_names[b] : b == RSM_N_BRANCHES ? "(other name)" : "(none)";
         size_t n = b < RSM_N_BRANCHES ? t->count[b] : b == RSM_N_BRANCHES ? t->other : t->unmarked;
         if (b >= RSM_N_BRANCHES && n == 0) continue;
-        sbuf_printf(html, "<tr><td>%s</td><td>%zu</td><td>%.4g</td></tr>\n", name, n, (double)n / rows);
-        sbuf_printf(csv, "branch,%s,%zu,%.17g\n", name, n, (double)n / rows);
+        es_buf_printf(html, "<tr><td>%s</td><td>%zu</td><td>%.4g</td></tr>\n", name, n, (double)n / rows);
+        es_buf_printf(csv, "branch,%s,%zu,%.17g\n", name, n, (double)n / rows);
     }
-    sbuf_printf(html, "<tr><td>insertion events</td><td>%zu</td><td></td></tr>\n", t->events);
-    sbuf_printf(html, "<tr><td>inserted tokens</td><td>%zu</td><td>%.4g</td></tr>\n",
+    es_buf_printf(html, "<tr><td>insertion events</td><td>%zu</td><td></td></tr>\n", t->events);
+    es_buf_printf(html, "<tr><td>inserted tokens</td><td>%zu</td><td>%.4g</td></tr>\n",
                 t->inserted_tokens, (double)t->inserted_tokens / rows);
-    sbuf_printf(html, "<tr><td>generated rows</td><td>%zu</td><td>1</td></tr>\n</table>\n", t->rows);
-    sbuf_printf(csv, "insertion_events,inserted,%zu,\n", t->events);
-    sbuf_printf(csv, "inserted_tokens,inserted,%zu,%.17g\n", t->inserted_tokens, (double)t->inserted_tokens / rows);
-    sbuf_printf(csv, "generated_rows,all,%zu,1\n", t->rows);
+    es_buf_printf(html, "<tr><td>generated rows</td><td>%zu</td><td>1</td></tr>\n</table>\n", t->rows);
+    es_buf_printf(csv, "insertion_events,inserted,%zu,\n", t->events);
+    es_buf_printf(csv, "inserted_tokens,inserted,%zu,%.17g\n", t->inserted_tokens, (double)t->inserted_tokens / rows);
+    es_buf_printf(csv, "generated_rows,all,%zu,1\n", t->rows);
 }
 
-static void role_stats_html(sbuf *html, sbuf *csv, const role_sums *s) {
-    sbuf_puts(html, "<table><tr><th>rows</th>");
-    for (int k = 0; k < 4; k++) sbuf_printf(html, "<th>%s: n, mean</th>", rf_stat_label(role_stats[k]));
-    sbuf_puts(html, "</tr>\n");
+static void role_stats_html(es_buf *html, es_buf *csv, const role_sums *s) {
+    es_buf_puts(html, "<table><tr><th>rows</th>");
+    for (int k = 0; k < 4; k++) es_buf_printf(html, "<th>%s: n, mean</th>", rf_stat_label(role_stats[k]));
+    es_buf_puts(html, "</tr>\n");
     for (int r = 1; r <= 3; r++) {
         int role = r % 3; /* trigger rows first, then inserted, then the others */
-        sbuf_printf(html, "<tr><td>%s</td>", role_names[role]);
+        es_buf_printf(html, "<tr><td>%s</td>", role_names[role]);
         for (int k = 0; k < 4; k++) {
             size_t n = s->n[role][k];
             double mean = n ? s->sum[role][k] / (double)n : NAN;
-            if (n) sbuf_printf(html, "<td>%zu, %.4g</td>", n, mean);
-            else sbuf_puts(html, "<td class=\"small\">too small (no rows)</td>");
-            sbuf_printf(csv, "statistic,%s/%s,%zu,%.17g\n", rf_stat_name(role_stats[k]), role_keys[role], n, mean);
+            if (n) es_buf_printf(html, "<td>%zu, %.4g</td>", n, mean);
+            else es_buf_puts(html, "<td class=\"small\">too small (no rows)</td>");
+            es_buf_printf(csv, "statistic,%s/%s,%zu,%.17g\n", rf_stat_name(role_stats[k]), role_keys[role], n, mean);
         }
-        sbuf_puts(html, "</tr>\n");
+        es_buf_puts(html, "</tr>\n");
     }
-    sbuf_puts(html, "</table>\n");
+    es_buf_puts(html, "</table>\n");
 }
 
 int rsm_branch_table(const rd_run *run, int r, rf_parts *out, es_error *err) {
@@ -161,19 +161,19 @@ int rsm_branch_table(const rd_run *run, int r, rf_parts *out, es_error *err) {
     role_sums s;
     rsm_count_branches(run, &t);
     if (sum_roles(run, &s) < 0) return es_fail(err, "report: out of memory");
-    sbuf html = {0}, csv = {0}, note = {0};
-    sbuf_puts(&csv, "kind,name,n,value\n");
+    es_buf html = {0}, csv = {0}, note = {0};
+    es_buf_puts(&csv, "kind,name,n,value\n");
     branch_counts_html(&html, &csv, &t);
     role_stats_html(&html, &csv, &s);
-    sbuf_puts(&note, "An insertion event is a run of \"inserted\" rows (the clarifying text's tokens). A row's "
+    es_buf_puts(&note, "An insertion event is a run of \"inserted\" rows (the clarifying text's tokens). A row's "
                      "statistics are those of the pass its token came from, so the first row of a run carries the "
                      "pass that decided to insert; the rest of the run follows from it. \"insert\" rows are tokens "
                      "sampled at a raised temperature right after an insertion and count as other rows. Means over "
                      "rows.");
     char name[128];
     snprintf(name, sizeof name, "r%d-%s-sampler-branches", r, run->study ? run->study : "run");
-    int rc = rf_parts_add(out, RF_TABLE, name, part_title(run, "sampler branches"), sbuf_take(&html),
-                          sbuf_take(&csv), sbuf_take(&note), err);
+    int rc = rf_parts_add(out, RF_TABLE, name, part_title(run, "sampler branches"), es_buf_take(&html),
+                          es_buf_take(&csv), es_buf_take(&note), err);
     if (rc == 0) out->items[out->n - 1].run = r;
     return rc;
 }
@@ -264,59 +264,59 @@ static int compare_pair(const rd_run *a, const rd_run *b, const rf_options *o, p
     return n < 0 ? -1 : 0;
 }
 
-static void run_cell(sbuf *html, const rd_run *run, int r) {
-    sbuf_printf(html, "<td>run %d: ", r);
-    sbuf_escape(html, sampler_of(run));
-    sbuf_puts(html, " (");
-    sbuf_escape(html, run->db_path ? run->db_path : "?");
-    sbuf_puts(html, ")</td>");
+static void run_cell(es_buf *html, const rd_run *run, int r) {
+    es_buf_printf(html, "<td>run %d: ", r);
+    svg_escape(html, sampler_of(run));
+    es_buf_puts(html, " (");
+    svg_escape(html, run->db_path ? run->db_path : "?");
+    es_buf_puts(html, ")</td>");
 }
 
 static int pair_table(const report_data *d, int ra, int rb, const rf_options *o, rf_parts *out, es_error *err) {
     const rd_run *a = &d->runs[ra], *b = &d->runs[rb];
     pair_result res;
     if (compare_pair(a, b, o, &res) < 0) return es_fail(err, "report: out of memory");
-    sbuf html = {0}, csv = {0};
-    sbuf_puts(&csv, "study,run_a,sampler_a,run_b,sampler_b,pairs,acc_a,acc_b,diff,diff_lo,diff_hi,"
+    es_buf html = {0}, csv = {0};
+    es_buf_puts(&csv, "study,run_a,sampler_a,run_b,sampler_b,pairs,acc_a,acc_b,diff,diff_lo,diff_hi,"
                     "right_only_a,right_only_b,mcnemar_p,tokens_a,tokens_b,timed_pairs,seconds_a,seconds_b\n");
-    sbuf_printf(&csv, "%s,%d,%s,%d,%s,%d", a->study, ra, sampler_of(a), rb, sampler_of(b), res.n);
-    sbuf_puts(&html, "<table><tr><th>A</th><th>B</th><th>items paired</th><th>accuracy A</th><th>accuracy B</th>"
+    es_buf_printf(&csv, "%s,%d,%s,%d,%s,%d", a->study, ra, sampler_of(a), rb, sampler_of(b), res.n);
+    es_buf_puts(&html, "<table><tr><th>A</th><th>B</th><th>items paired</th><th>accuracy A</th><th>accuracy B</th>"
                      "<th>A &#8722; B [95% paired bootstrap CI]</th><th>right only in A / only in B</th>"
                      "<th>McNemar exact p</th><th>mean tokens per item A</th><th>B</th>"
                      "<th>mean seconds per item A</th><th>B</th></tr>\n<tr>");
     run_cell(&html, a, ra);
     run_cell(&html, b, rb);
-    sbuf_printf(&html, "<td>%d</td>", res.n);
+    es_buf_printf(&html, "<td>%d</td>", res.n);
     if (res.n < RSM_MIN_PAIRS) {
-        sbuf_printf(&html, "<td class=\"small\" colspan=\"9\">too small (%d paired items; at least %d)</td>", res.n,
+        es_buf_printf(&html, "<td class=\"small\" colspan=\"9\">too small (%d paired items; at least %d)</td>", res.n,
                     RSM_MIN_PAIRS);
-        sbuf_puts(&csv, ",,,,,,,,,,,,,\n");
+        es_buf_puts(&csv, ",,,,,,,,,,,,,\n");
     } else {
-        sbuf_printf(&html, "<td>%.4g</td><td>%.4g</td><td>%+.4g [%+.4g, %+.4g]</td><td>%u / %u</td><td>%.3g</td>"
+        es_buf_printf(&html, "<td>%.4g</td><td>%.4g</td><td>%+.4g [%+.4g, %+.4g]</td><td>%u / %u</td><td>%.3g</td>"
                            "<td>%.4g</td><td>%.4g</td>", res.acc_a, res.acc_b, res.diff, res.lo, res.hi,
                     res.only_a, res.only_b, res.p, res.tokens_a, res.tokens_b);
-        sbuf_printf(&csv, ",%.17g,%.17g,%.17g,%.17g,%.17g,%u,%u,%.17g,%.17g,%.17g,%d", res.acc_a, res.acc_b, res.diff,
+        es_buf_printf(&csv, ",%.17g,%.17g,%.17g,%.17g,%.17g,%u,%u,%.17g,%.17g,%.17g,%d", res.acc_a, res.acc_b, res.diff,
                     res.lo, res.hi, res.only_a, res.only_b, res.p, res.tokens_a, res.tokens_b, res.n_timed);
         if (res.n_timed) {
-            sbuf_printf(&html, "<td>%.4g</td><td>%.4g</td>", res.seconds_a, res.seconds_b);
-            sbuf_printf(&csv, ",%.17g,%.17g\n", res.seconds_a, res.seconds_b);
+            es_buf_printf(&html, "<td>%.4g</td><td>%.4g</td>", res.seconds_a, res.seconds_b);
+            es_buf_printf(&csv, ",%.17g,%.17g\n", res.seconds_a, res.seconds_b);
         } else {
-            sbuf_puts(&html, "<td class=\"small\" colspan=\"2\">not recorded</td>");
-            sbuf_puts(&csv, ",,\n");
+            es_buf_puts(&html, "<td class=\"small\" colspan=\"2\">not recorded</td>");
+            es_buf_puts(&csv, ",,\n");
         }
     }
-    sbuf_puts(&html, "</tr></table>\n");
-    sbuf title = {0}, note = {0};
-    sbuf_printf(&title, "%s: %s vs %s on the same items (%s)", a->study, sampler_of(a), sampler_of(b),
+    es_buf_puts(&html, "</tr></table>\n");
+    es_buf title = {0}, note = {0};
+    es_buf_printf(&title, "%s: %s vs %s on the same items (%s)", a->study, sampler_of(a), sampler_of(b),
                 a->model_name ? a->model_name : "model");
-    sbuf_printf(&note, "Items paired by key, graded in both runs; correct = %s. Tokens: generated rows per item, "
+    es_buf_printf(&note, "Items paired by key, graded in both runs; correct = %s. Tokens: generated rows per item, "
                        "inserted text included. Seconds: each item's own prompt evaluation and generation "
                        "(item_times; a shared prefix evaluated once is not counted), over the pairs timed in both runs; "
                        "wall-clock, so only comparable between runs on the same machine and threads.", strcmp(a->study, "gsm8k") == 0 ? "strict verdict correct" : "CORRECT");
     char name[128];
     snprintf(name, sizeof name, "pair-r%d-r%d-%s", ra, rb, a->study);
-    return rf_parts_add(out, RF_TABLE, name, sbuf_take(&title), sbuf_take(&html), sbuf_take(&csv),
-                        sbuf_take(&note), err);
+    return rf_parts_add(out, RF_TABLE, name, es_buf_take(&title), es_buf_take(&html), es_buf_take(&csv),
+                        es_buf_take(&note), err);
 }
 
 int rsm_pair_tables(const report_data *d, const rf_options *o, rf_parts *out, es_error *err) {

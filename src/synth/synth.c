@@ -224,22 +224,9 @@ static int check_params(const es_synth_params *p, int safetensors, es_error *err
 static int write_config(gguf_writer *w, const es_synth_params *p, int vocab_size) {
     char name[128];
     snprintf(name, sizeof name, "entroscope synth (seed %llu)", (unsigned long long)p->seed);
-    int rc = 0;
-    rc |= gguf_writer_set_str(w, "general.architecture", "llama");
-    rc |= gguf_writer_set_str(w, "general.name", name);
-    rc |= gguf_writer_set_u32(w, "llama.context_length", (uint32_t)p->context_length);
-    rc |= gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)p->dim);
-    rc |= gguf_writer_set_u32(w, "llama.block_count", (uint32_t)p->n_layers);
-    rc |= gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)p->hidden_dim);
-    rc |= gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)p->head_dim);
-    rc |= gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)p->n_heads);
-    rc |= gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)p->n_kv_heads);
-    rc |= gguf_writer_set_u32(w, "llama.attention.key_length", (uint32_t)p->head_dim);
-    rc |= gguf_writer_set_u32(w, "llama.attention.value_length", (uint32_t)p->head_dim);
-    rc |= gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", p->rms_eps);
-    rc |= gguf_writer_set_f32(w, "llama.rope.freq_base", p->rope_theta);
-    rc |= gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)vocab_size);
-    return rc ? -1 : 0;
+    gguf_llama_config c = {name, p->context_length, p->dim, p->n_layers, p->hidden_dim, p->head_dim,
+                           p->n_heads, p->n_kv_heads, vocab_size, p->rms_eps, p->rope_theta};
+    return gguf_writer_set_llama_config(w, &c);
 }
 
 static int add_gguf_tensor(gguf_writer *w, const synth_tensor *t, const char *name,

@@ -288,22 +288,9 @@ int tr_check_type(const tr_config *c, const char *type, es_error *err) {
 static int write_config(gguf_writer *w, const tr_config *c, uint64_t seed) {
     char name[128];
     snprintf(name, sizeof name, "entroscope train (seed %llu)", (unsigned long long)seed);
-    int rc = 0;
-    rc |= gguf_writer_set_str(w, "general.architecture", "llama");
-    rc |= gguf_writer_set_str(w, "general.name", name);
-    rc |= gguf_writer_set_u32(w, "llama.context_length", (uint32_t)c->seq_len);
-    rc |= gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)c->dim);
-    rc |= gguf_writer_set_u32(w, "llama.block_count", (uint32_t)c->n_layers);
-    rc |= gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)c->hidden);
-    rc |= gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)c->head_dim);
-    rc |= gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)c->n_heads);
-    rc |= gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)c->n_kv_heads);
-    rc |= gguf_writer_set_u32(w, "llama.attention.key_length", (uint32_t)c->head_dim);
-    rc |= gguf_writer_set_u32(w, "llama.attention.value_length", (uint32_t)c->head_dim);
-    rc |= gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", c->rms_eps);
-    rc |= gguf_writer_set_f32(w, "llama.rope.freq_base", c->rope_theta);
-    rc |= gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)c->vocab);
-    return rc ? -1 : 0;
+    gguf_llama_config g = {name, c->seq_len, c->dim, c->n_layers, c->hidden, c->head_dim,
+                           c->n_heads, c->n_kv_heads, c->vocab, c->rms_eps, c->rope_theta};
+    return gguf_writer_set_llama_config(w, &g);
 }
 
 static int add_tensor_as(gguf_writer *w, const tr_tensor *t, const float *data, es_dtype type) {

@@ -35,11 +35,11 @@ static int is_fact(char c) { return c && strchr("YCJAEU", c) != NULL; }
 
 /* Expands template t for p into b; with stop_at_fact, stops before the
  * first fact placeholder after the name (trailing space dropped). */
-static void expand(world_buf *b, const char *t, const world_person *p, int stop_at_fact) {
+static void expand(es_buf *b, const char *t, const world_person *p, int stop_at_fact) {
     int named = 0;
     for (; *t; t++) {
         if (t[0] != '{' || !t[1] || t[2] != '}') {
-            wbuf_put(b, t, 1);
+            es_buf_put(b, t, 1);
             continue;
         }
         char c = t[1];
@@ -50,25 +50,25 @@ static void expand(world_buf *b, const char *t, const world_person *p, int stop_
         }
         const char *job = person_job(p);
         switch (c) {
-        case 'N': wbuf_puts(b, p->name); named = 1; break;
-        case 'P': wbuf_puts(b, p->female ? "She" : "He"); break;
-        case 'p': wbuf_puts(b, p->female ? "she" : "he"); break;
-        case 'S': wbuf_puts(b, p->female ? "Her" : "His"); break;
-        case 's': wbuf_puts(b, p->female ? "her" : "his"); break;
-        case 'Y': wbuf_printf(b, "%d", p->year); break;
-        case 'C': wbuf_puts(b, person_city(p)); break;
-        case 'J': wbuf_puts(b, job); break;
-        case 'A': wbuf_printf(b, "%s %s", strchr("aeiou", job[0]) ? "an" : "a", job); break;
-        case 'E': wbuf_puts(b, person_employer(p)); break;
-        case 'U': wbuf_puts(b, person_university(p)); break;
+        case 'N': es_buf_puts(b, p->name); named = 1; break;
+        case 'P': es_buf_puts(b, p->female ? "She" : "He"); break;
+        case 'p': es_buf_puts(b, p->female ? "she" : "he"); break;
+        case 'S': es_buf_puts(b, p->female ? "Her" : "His"); break;
+        case 's': es_buf_puts(b, p->female ? "her" : "his"); break;
+        case 'Y': es_buf_printf(b, "%d", p->year); break;
+        case 'C': es_buf_puts(b, person_city(p)); break;
+        case 'J': es_buf_puts(b, job); break;
+        case 'A': es_buf_printf(b, "%s %s", strchr("aeiou", job[0]) ? "an" : "a", job); break;
+        case 'E': es_buf_puts(b, person_employer(p)); break;
+        case 'U': es_buf_puts(b, person_university(p)); break;
         }
     }
 }
 
 char *fact_question(const world_person *p, int attr, int phrasing) {
-    world_buf b = {0};
+    es_buf b = {0};
     expand(&b, questions[attr][phrasing], p, 0);
-    return wbuf_take(&b);
+    return es_buf_take(&b);
 }
 
 int fact_held_out(const world_person *p, int attr, uint64_t seed) {
@@ -88,9 +88,9 @@ static int add_biographies(const world_person *p, uint64_t *rng, world_docs *doc
             for (int j = 0; j < k; j++) again |= used[j] == t;
         } while (again);
         used[k] = t;
-        world_buf b = {0};
+        es_buf b = {0};
         expand(&b, bio_templates[t], p, 0);
-        if (docs_add(docs, wbuf_take(&b))) return -1;
+        if (docs_add(docs, es_buf_take(&b))) return -1;
     }
     return 0;
 }
@@ -105,10 +105,10 @@ static int add_questions(const world_person *p, uint64_t seed, world_docs *docs,
             if (q == fact_held_out(p, a, seed)) continue;
             char *question = fact_question(p, a, q);
             if (!question) return -1;
-            world_buf b = {0};
-            wbuf_printf(&b, "Question: %s\nAnswer: %s", question, value);
+            es_buf b = {0};
+            es_buf_printf(&b, "Question: %s\nAnswer: %s", question, value);
             free(question);
-            if (docs_add(docs, wbuf_take(&b))) return -1;
+            if (docs_add(docs, es_buf_take(&b))) return -1;
             (*n_qa)++;
         }
     }
@@ -132,19 +132,19 @@ int facts_training(const world_people *w, uint64_t seed, world_docs *docs, size_
 }
 
 /* A CSV field, always quoted, quotes doubled (RFC 4180). */
-static void csv_field(world_buf *b, const char *s, int last) {
-    wbuf_puts(b, "\"");
+static void csv_field(es_buf *b, const char *s, int last) {
+    es_buf_puts(b, "\"");
     for (const char *q; (q = strchr(s, '"')); s = q + 1) {
-        wbuf_put(b, s, (size_t)(q - s));
-        wbuf_puts(b, "\"\"");
+        es_buf_put(b, s, (size_t)(q - s));
+        es_buf_puts(b, "\"\"");
     }
-    wbuf_puts(b, s);
-    wbuf_puts(b, last ? "\"\n" : "\",");
+    es_buf_puts(b, s);
+    es_buf_puts(b, last ? "\"\n" : "\",");
 }
 
 char *facts_csv(const world_people *w, uint64_t seed, size_t *n_rows) {
-    world_buf b = {0};
-    wbuf_puts(&b, "metadata,problem,answer\n");
+    es_buf b = {0};
+    es_buf_puts(&b, "metadata,problem,answer\n");
     *n_rows = 0;
     for (int i = 0; i < w->n; i++)
         for (int a = 0; a < N_ATTRS; a++) {
@@ -155,7 +155,7 @@ char *facts_csv(const world_people *w, uint64_t seed, size_t *n_rows) {
             person_attr(p, a, value, sizeof value);
             char *question = fact_question(p, a, fact_held_out(p, a, seed));
             if (!question) {
-                wbuf_free(&b);
+                es_buf_free(&b);
                 return NULL;
             }
             csv_field(&b, meta, 0);
@@ -164,7 +164,7 @@ char *facts_csv(const world_people *w, uint64_t seed, size_t *n_rows) {
             free(question);
             (*n_rows)++;
         }
-    return wbuf_take(&b);
+    return es_buf_take(&b);
 }
 
 char *facts_prompts(const world_people *w, uint64_t seed, int n) {
@@ -172,12 +172,12 @@ char *facts_prompts(const world_people *w, uint64_t seed, int n) {
     for (int i = 0; i < w->n; i++) n_known += w->p[i].group == GROUP_KNOWN;
     if (w->n == 0) return NULL;
     uint64_t rng = world_stream(seed, 4);
-    world_buf b = {0};
+    es_buf b = {0};
     for (int k = 0; k < n; k++) {
         /* a known person (any person when there are none) */
         int i = world_below(&rng, n_known ? n_known : w->n);
         expand(&b, bio_templates[world_below(&rng, N_BIO_TEMPLATES)], &w->p[i], 1);
-        wbuf_puts(&b, "\n");
+        es_buf_puts(&b, "\n");
     }
-    return wbuf_take(&b);
+    return es_buf_take(&b);
 }

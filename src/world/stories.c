@@ -80,23 +80,23 @@ typedef struct story_cast {
 
 /* Expands the {..} placeholders; a sentence's first letter is written as
  * given, so templates that start with {h} get it capitalised here. */
-static void say(world_buf *b, const char *t, const story_cast *c, int capital) {
+static void say(es_buf *b, const char *t, const story_cast *c, int capital) {
     for (; *t; t++) {
         if (t[0] != '{' || !t[1] || t[2] != '}') {
-            wbuf_put(b, t, 1);
+            es_buf_put(b, t, 1);
             continue;
         }
         char k = t[1];
         t += 2;
         int f = c->hero->female;
         switch (k) {
-        case 'H': wbuf_puts(b, c->hero->name); break;
-        case 'F': wbuf_puts(b, c->friend_->name); break;
-        case 'h': wbuf_puts(b, capital ? (f ? "She" : "He") : (f ? "she" : "he")); break;
-        case 'o': wbuf_puts(b, f ? "her" : "him"); break;
-        case 's': wbuf_puts(b, f ? "her" : "his"); break;
-        case 'P': wbuf_puts(b, c->home); break;
-        case 'A': wbuf_puts(b, c->animal2); break;
+        case 'H': es_buf_puts(b, c->hero->name); break;
+        case 'F': es_buf_puts(b, c->friend_->name); break;
+        case 'h': es_buf_puts(b, capital ? (f ? "She" : "He") : (f ? "she" : "he")); break;
+        case 'o': es_buf_puts(b, f ? "her" : "him"); break;
+        case 's': es_buf_puts(b, f ? "her" : "his"); break;
+        case 'P': es_buf_puts(b, c->home); break;
+        case 'A': es_buf_puts(b, c->animal2); break;
         }
         capital = 0;
     }
@@ -119,11 +119,11 @@ static void draw_cast(story_cast *c, uint64_t *rng) {
 }
 
 /* The opening up to and including the hero's name. */
-static void opening(world_buf *b, const story_cast *c, int form) {
+static void opening(es_buf *b, const story_cast *c, int form) {
     if (form == 0)
-        wbuf_printf(b, "Once upon a time, a %s %s named %s", c->adj, c->animal, c->hero->name);
+        es_buf_printf(b, "Once upon a time, a %s %s named %s", c->adj, c->animal, c->hero->name);
     else
-        wbuf_printf(b, "Once upon a time, %s, there lived a %s %s named %s", c->place, c->adj,
+        es_buf_printf(b, "Once upon a time, %s, there lived a %s %s named %s", c->place, c->adj,
                     c->animal, c->hero->name);
 }
 
@@ -141,28 +141,28 @@ static int count_words(const char *s) {
 static char *write_story(const story_cast *c, int form, const story_problem *pr, const char *hobby,
                          const char *feeling, const char *ending, const char *lesson,
                          int n_extras, const char *const *extra) {
-    world_buf b = {0};
+    es_buf b = {0};
     opening(&b, c, form);
-    wbuf_puts(&b, form == 0 ? " lived " : ".");
-    if (form == 0) wbuf_printf(&b, "%s.", c->place);
-    if (hobby) wbuf_printf(&b, " %s loved %s.", c->hero->female ? "She" : "He", hobby);
-    for (int i = 0; i < n_extras; i++) wbuf_printf(&b, " %s", extra[i]);
-    wbuf_puts(&b, " One day, ");
+    es_buf_puts(&b, form == 0 ? " lived " : ".");
+    if (form == 0) es_buf_printf(&b, "%s.", c->place);
+    if (hobby) es_buf_printf(&b, " %s loved %s.", c->hero->female ? "She" : "He", hobby);
+    for (int i = 0; i < n_extras; i++) es_buf_printf(&b, " %s", extra[i]);
+    es_buf_puts(&b, " One day, ");
     say(&b, "{H} ", c, 0);
     say(&b, pr->problem, c, 0);
-    wbuf_printf(&b, ". %s felt %s and did not know what to do. ", c->hero->female ? "She" : "He",
+    es_buf_printf(&b, ". %s felt %s and did not know what to do. ", c->hero->female ? "She" : "He",
                 feeling);
     say(&b, pr->attempt, c, 1);
-    wbuf_printf(&b, ". Then %s met a %s %s named %s. ", c->hero->female ? "she" : "he", c->adj2,
+    es_buf_printf(&b, ". Then %s met a %s %s named %s. ", c->hero->female ? "she" : "he", c->adj2,
                 c->animal2, c->friend_->name);
     say(&b, pr->help, c, 0);
-    wbuf_puts(&b, ". ");
+    es_buf_puts(&b, ". ");
     say(&b, ending, c, 1);
     if (lesson) {
-        wbuf_puts(&b, " ");
+        es_buf_puts(&b, " ");
         say(&b, lesson, c, 1);
     }
-    return wbuf_take(&b);
+    return es_buf_take(&b);
 }
 
 /* A story of 60-120 words: optional parts are added until it is long
@@ -203,12 +203,12 @@ int stories_make(uint64_t seed, int n, world_docs *docs) {
 
 char *stories_prompts(uint64_t seed, int n) {
     uint64_t rng = world_stream(seed, 7);
-    world_buf b = {0};
+    es_buf b = {0};
     for (int i = 0; i < n; i++) {
         story_cast c;
         draw_cast(&c, &rng);
         opening(&b, &c, world_below(&rng, 2));
-        wbuf_puts(&b, "\n");
+        es_buf_puts(&b, "\n");
     }
-    return wbuf_take(&b);
+    return es_buf_take(&b);
 }

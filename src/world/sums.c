@@ -39,7 +39,7 @@ typedef struct sum_state {
     int female;
     const sum_object *obj;
     int value;         /* the count so far */
-    world_buf q, a;    /* question and answer */
+    es_buf q, a;    /* question and answer */
     uint64_t *rng;
 } sum_state;
 
@@ -50,20 +50,20 @@ static const char *him(const sum_state *s) { return s->female ? "her" : "him"; }
 static void start_have(sum_state *s) {
     s->value = world_range(s->rng, 2, 60);
     if (world_below(s->rng, 2))
-        wbuf_printf(&s->q, "%s has %d %s.", s->name, s->value, s->obj->plural);
+        es_buf_printf(&s->q, "%s has %d %s.", s->name, s->value, s->obj->plural);
     else
-        wbuf_printf(&s->q, "%s starts the day with %d %s.", s->name, s->value, s->obj->plural);
+        es_buf_printf(&s->q, "%s starts the day with %d %s.", s->name, s->value, s->obj->plural);
 }
 
 static void start_groups(sum_state *s) {
     int k = world_range(s->rng, 2, 9), b = world_range(s->rng, 2, 30), c = k * b;
     if (world_below(s->rng, 2))
-        wbuf_printf(&s->q, "%s has %d %s of %s, and each %s holds %d %s.", s->name, k,
+        es_buf_printf(&s->q, "%s has %d %s of %s, and each %s holds %d %s.", s->name, k,
                     s->obj->containers, s->obj->plural, s->obj->container, b, s->obj->plural);
     else
-        wbuf_printf(&s->q, "%s buys %d %s with %d %s in each.", s->name, k, s->obj->containers, b,
+        es_buf_printf(&s->q, "%s buys %d %s with %d %s in each.", s->name, k, s->obj->containers, b,
                     s->obj->plural);
-    wbuf_printf(&s->a, "%s has %d %s with %d %s each, so %s has %d * %d = <<%d*%d=%d>>%d %s.",
+    es_buf_printf(&s->a, "%s has %d %s with %d %s each, so %s has %d * %d = <<%d*%d=%d>>%d %s.",
                 s->name, k, s->obj->containers, b, s->obj->plural, he(s), k, b, k, b, c, c,
                 s->obj->plural);
     s->value = c;
@@ -73,19 +73,19 @@ static void event_add(sum_state *s) {
     int v = s->value, b = world_range(s->rng, 2, 60 < 999 - v ? 60 : 999 - v), c = v + b;
     switch (world_below(s->rng, 3)) {
     case 0:
-        wbuf_printf(&s->q, " Then %s %s %d more %s.", he(s), s->obj->gets, b, s->obj->plural);
-        wbuf_printf(&s->a, "%s %s %d more, so %s has %d + %d = <<%d+%d=%d>>%d %s.", He(s),
+        es_buf_printf(&s->q, " Then %s %s %d more %s.", he(s), s->obj->gets, b, s->obj->plural);
+        es_buf_printf(&s->a, "%s %s %d more, so %s has %d + %d = <<%d+%d=%d>>%d %s.", He(s),
                     s->obj->gets, b, he(s), v, b, v, b, c, c, s->obj->plural);
         break;
     case 1:
-        wbuf_printf(&s->q, " %s gives %s %d %s.", s->friend_name, him(s), b, s->obj->plural);
-        wbuf_printf(&s->a, "%s gives %s %d, so %s has %d + %d = <<%d+%d=%d>>%d %s.",
+        es_buf_printf(&s->q, " %s gives %s %d %s.", s->friend_name, him(s), b, s->obj->plural);
+        es_buf_printf(&s->a, "%s gives %s %d, so %s has %d + %d = <<%d+%d=%d>>%d %s.",
                     s->friend_name, him(s), b, he(s), v, b, v, b, c, c, s->obj->plural);
         break;
     default:
-        wbuf_printf(&s->q, " The next day %s %s another %d %s.", he(s), s->obj->gets, b,
+        es_buf_printf(&s->q, " The next day %s %s another %d %s.", he(s), s->obj->gets, b,
                     s->obj->plural);
-        wbuf_printf(&s->a, "Another %d makes %d + %d = <<%d+%d=%d>>%d %s.", b, v, b, v, b, c, c,
+        es_buf_printf(&s->a, "Another %d makes %d + %d = <<%d+%d=%d>>%d %s.", b, v, b, v, b, c, c,
                     s->obj->plural);
         break;
     }
@@ -96,18 +96,18 @@ static void event_sub(sum_state *s) {
     int v = s->value, b = world_range(s->rng, 2, v - 1 < 60 ? v - 1 : 60), c = v - b;
     switch (world_below(s->rng, 3)) {
     case 0:
-        wbuf_printf(&s->q, " %s gives %d %s to %s.", He(s), b, s->obj->plural, s->friend_name);
-        wbuf_printf(&s->a, "%s gives away %d, so %s has %d - %d = <<%d-%d=%d>>%d %s left.", He(s),
+        es_buf_printf(&s->q, " %s gives %d %s to %s.", He(s), b, s->obj->plural, s->friend_name);
+        es_buf_printf(&s->a, "%s gives away %d, so %s has %d - %d = <<%d-%d=%d>>%d %s left.", He(s),
                     b, he(s), v, b, v, b, c, c, s->obj->plural);
         break;
     case 1:
-        wbuf_printf(&s->q, " %s sells %d of the %s.", He(s), b, s->obj->plural);
-        wbuf_printf(&s->a, "After selling %d, %s has %d - %d = <<%d-%d=%d>>%d %s.", b, he(s), v, b,
+        es_buf_printf(&s->q, " %s sells %d of the %s.", He(s), b, s->obj->plural);
+        es_buf_printf(&s->a, "After selling %d, %s has %d - %d = <<%d-%d=%d>>%d %s.", b, he(s), v, b,
                     v, b, c, c, s->obj->plural);
         break;
     default:
-        wbuf_printf(&s->q, " %s shares %d of them with %s.", He(s), b, s->friend_name);
-        wbuf_printf(&s->a, "Sharing %d with %s leaves %d - %d = <<%d-%d=%d>>%d %s.", b,
+        es_buf_printf(&s->q, " %s shares %d of them with %s.", He(s), b, s->friend_name);
+        es_buf_printf(&s->a, "Sharing %d with %s leaves %d - %d = <<%d-%d=%d>>%d %s.", b,
                     s->friend_name, v, b, v, b, c, c, s->obj->plural);
         break;
     }
@@ -119,10 +119,10 @@ static void event_friends(sum_state *s) {
     int v = s->value, k = world_range(s->rng, 2, 9);
     int most = (999 - v) / k < 20 ? (999 - v) / k : 20;
     int b = world_range(s->rng, 2, most), d = k * b, c = v + d;
-    wbuf_printf(&s->q, " Then %d friends each give %s %d %s.", k, him(s), b, s->obj->plural);
-    wbuf_printf(&s->a, "The %d friends give %s %d * %d = <<%d*%d=%d>>%d %s.\n", k, him(s), k, b, k,
+    es_buf_printf(&s->q, " Then %d friends each give %s %d %s.", k, him(s), b, s->obj->plural);
+    es_buf_printf(&s->a, "The %d friends give %s %d * %d = <<%d*%d=%d>>%d %s.\n", k, him(s), k, b, k,
                 b, d, d, s->obj->plural);
-    wbuf_printf(&s->a, "Now %s has %d + %d = <<%d+%d=%d>>%d %s.", he(s), v, d, v, d, c, c,
+    es_buf_printf(&s->a, "Now %s has %d + %d = <<%d+%d=%d>>%d %s.", he(s), v, d, v, d, c, c,
                 s->obj->plural);
     s->value = c;
 }
@@ -131,9 +131,9 @@ static void event_friends(sum_state *s) {
 static void event_price(sum_state *s) {
     int v = s->value, most = 999 / v < 9 ? 999 / v : 9, k = world_range(s->rng, 2, most);
     int c = v * k;
-    wbuf_printf(&s->q, " %s sells all of the %s for %d dollars each. How many dollars does %s get?",
+    es_buf_printf(&s->q, " %s sells all of the %s for %d dollars each. How many dollars does %s get?",
                 He(s), s->obj->plural, k, he(s));
-    wbuf_printf(&s->a, "%s sells %d %s for %d dollars each, so %s gets %d * %d = <<%d*%d=%d>>%d "
+    es_buf_printf(&s->a, "%s sells %d %s for %d dollars each, so %s gets %d * %d = <<%d*%d=%d>>%d "
                 "dollars.", He(s), v, s->obj->plural, k, he(s), v, k, v, k, c, c);
     s->value = c;
 }
@@ -149,7 +149,7 @@ static void write_problem(sum_state *s, int n_steps) {
     }
     for (; left > 0; events++) {
         int r = world_below(s->rng, 8);
-        if (s->a.len) wbuf_puts(&s->a, "\n");
+        if (s->a.len) es_buf_puts(&s->a, "\n");
         last_sub = 0;
         if (left >= 2 && r == 0 && s->value <= 981) {
             event_friends(s);
@@ -168,13 +168,13 @@ static void write_problem(sum_state *s, int n_steps) {
         }
     }
     if (!priced)
-        wbuf_printf(&s->q, " How many %s does %s have %s?", s->obj->plural, s->name,
+        es_buf_printf(&s->q, " How many %s does %s have %s?", s->obj->plural, s->name,
                     events == 0 ? "in all" : last_sub ? "left" : "now");
-    wbuf_printf(&s->a, "\n#### %d", s->value);
+    es_buf_printf(&s->a, "\n#### %d", s->value);
 }
 
 /* One problem's JSON line (appended to out) and its training document. */
-static int emit(const char *question, const char *answer, int final, world_buf *out,
+static int emit(const char *question, const char *answer, int final, es_buf *out,
                 world_docs *docs) {
     cJSON *o = cJSON_CreateObject();
     if (!o || !cJSON_AddStringToObject(o, "question", question) ||
@@ -185,18 +185,18 @@ static int emit(const char *question, const char *answer, int final, world_buf *
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!line) return -1;
-    wbuf_puts(out, line);
-    wbuf_puts(out, "\n");
+    es_buf_puts(out, line);
+    es_buf_puts(out, "\n");
     free(line);
     if (!docs) return 0;
     gsm8k_item item = {.question = (char *)question, .answer = (char *)answer};
     snprintf(item.final, sizeof item.final, "%d", final);
     char *solution = gsm8k_exemplar_answer(&item);
     if (!solution) return -1;
-    world_buf doc = {0};
-    wbuf_printf(&doc, "Question: %s\nAnswer: %s", question, solution);
+    es_buf doc = {0};
+    es_buf_printf(&doc, "Question: %s\nAnswer: %s", question, solution);
     free(solution);
-    return docs_add(docs, wbuf_take(&doc));
+    return docs_add(docs, es_buf_take(&doc));
 }
 
 /* A fresh problem; returns its final answer. */
@@ -214,7 +214,7 @@ int sums_make(const world_people *w, uint64_t seed, int n_train, int n_eval, cha
               char **eval_jsonl, world_docs *docs, es_error *err) {
     uint64_t rng = world_stream(seed, 5);
     long total = (long)n_train + n_eval, made = 0, tries = 0, most_tries = 100 * total + 10000;
-    world_buf train = {0}, eval = {0};
+    es_buf train = {0}, eval = {0};
     world_docs seen = {0}; /* the questions, owned here, that the set points into */
     world_set distinct = {0};
     int rc = 0;
@@ -225,7 +225,7 @@ int sums_make(const world_people *w, uint64_t seed, int n_train, int n_eval, cha
         }
         sum_state s;
         int final = draw_problem(w, &rng, &s);
-        char *q = wbuf_take(&s.q), *a = wbuf_take(&s.a);
+        char *q = es_buf_take(&s.q), *a = es_buf_take(&s.a);
         int added = q && a ? set_add(&distinct, q) : -1;
         if (added == 1) {
             rc = docs_add(&seen, q);
@@ -243,8 +243,8 @@ int sums_make(const world_people *w, uint64_t seed, int n_train, int n_eval, cha
     if (rc < 0 && tries <= most_tries) rc = es_fail(err, "world: out of memory");
     set_free(&distinct);
     docs_free(&seen);
-    *train_jsonl = wbuf_take(&train);
-    *eval_jsonl = wbuf_take(&eval);
+    *train_jsonl = es_buf_take(&train);
+    *eval_jsonl = es_buf_take(&eval);
     if (rc == 0 && (!*train_jsonl || !*eval_jsonl)) rc = es_fail(err, "world: out of memory");
     if (rc) {
         free(*train_jsonl);

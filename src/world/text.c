@@ -1,60 +1,11 @@
-/* Small containers for the world generator: growing text buffers,
- * document lists and a string set (for distinct questions). */
+/* Small containers for the world generator: document lists and a string
+ * set (for distinct questions). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "world/world.h"
-
-static int wbuf_reserve(world_buf *b, size_t extra) {
-    if (b->oom) return -1;
-    if (b->len + extra + 1 <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1) cap *= 2;
-    char *d = realloc(b->data, cap);
-    if (!d) {
-        b->oom = 1;
-        return -1;
-    }
-    b->data = d;
-    b->cap = cap;
-    return 0;
-}
-
-void wbuf_put(world_buf *b, const char *s, size_t n) {
-    if (wbuf_reserve(b, n)) return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void wbuf_puts(world_buf *b, const char *s) { wbuf_put(b, s, strlen(s)); }
-
-void wbuf_printf(world_buf *b, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || wbuf_reserve(b, (size_t)n)) return;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-char *wbuf_take(world_buf *b) {
-    if (!b->oom && !b->data) wbuf_put(b, "", 0);
-    char *d = b->oom ? NULL : b->data;
-    if (b->oom) free(b->data);
-    *b = (world_buf){0};
-    return d;
-}
-
-void wbuf_free(world_buf *b) {
-    free(b->data);
-    *b = (world_buf){0};
-}
 
 int docs_add(world_docs *d, char *text) {
     if (!text) return -1;

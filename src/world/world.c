@@ -75,20 +75,20 @@ static int make_world(world *w, const es_world_params *p, es_error *err) {
 
 /* train.jsonl's text: one {"text": ...} a line. */
 static char *train_jsonl(const world_docs *docs) {
-    world_buf b = {0};
+    es_buf b = {0};
     for (size_t i = 0; i < docs->n; i++) {
         cJSON *o = cJSON_CreateObject();
         char *line = o && cJSON_AddStringToObject(o, "text", docs->text[i]) ? cJSON_PrintUnformatted(o) : NULL;
         cJSON_Delete(o);
         if (!line) {
-            wbuf_free(&b);
+            es_buf_free(&b);
             return NULL;
         }
-        wbuf_puts(&b, line);
-        wbuf_puts(&b, "\n");
+        es_buf_puts(&b, line);
+        es_buf_puts(&b, "\n");
         free(line);
     }
-    return wbuf_take(&b);
+    return es_buf_take(&b);
 }
 
 static cJSON *person_json(const world_person *p) {

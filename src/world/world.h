@@ -1,5 +1,5 @@
 /* The insides of `entroscope world` (es_world_write, world.c), in parts:
- *   text.c     growing text buffers, document lists, a string set and the
+ *   text.c     document lists, a string set and the
  *              seeded random streams every part draws from;
  *   people.c   the made-up people (names, gender, five attributes) and the
  *              word lists their attributes come from;
@@ -17,23 +17,11 @@
 
 #include "entroscope.h"
 #include "util/rng.h"
+#include "util/text_buf.h"
 
 /* ---------------------------------------------------------------- text -- */
 
-/* A growing NUL-terminated text; after a failed allocation oom is set and
- * further appends do nothing (checked once, at the end). */
-typedef struct world_buf {
-    char *data;
-    size_t len, cap;
-    int oom;
-} world_buf;
-
-void wbuf_put(world_buf *b, const char *s, size_t n);
-void wbuf_puts(world_buf *b, const char *s);
-void wbuf_printf(world_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The text, handed over (malloc'ed), the buffer emptied; NULL after oom. */
-char *wbuf_take(world_buf *b);
-void wbuf_free(world_buf *b);
+/* Texts are built in an es_buf (util/text_buf.h). */
 
 /* Documents (malloc'ed strings, owned). */
 typedef struct world_docs {
