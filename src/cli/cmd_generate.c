@@ -255,11 +255,12 @@ static void print_summary(const generate_opts *o, size_t n_prompt, const es_gene
     int n = g->n_generated;
     double prefill_s = g->prefill_s, decode_s = g->decode_s;
     /* n tokens were sampled but only n - 1 decode steps ran after the prefill */
-    fprintf(stderr, "%s[prompt %zu tokens in %.3f s (%.1f tokens/s); generated %d tokens in %.3f s "
-            "(%.1f tokens/s); seed %llu%s%s]\n",
+    char rate[48] = "no decode step";
+    if (n > 1 && decode_s > 0) snprintf(rate, sizeof rate, "%.1f tokens/s", (n - 1) / decode_s);
+    fprintf(stderr, "%s[prompt %zu tokens in %.3f s (%.1f tokens/s); generated %d tokens in %.3f s (%s); "
+            "seed %llu%s%s]\n",
             tty || n == 0 ? "" : "\n", n_prompt, prefill_s, prefill_s > 0 ? n_prompt / prefill_s : 0.0, n, decode_s,
-            decode_s > 0 && n > 1 ? (n - 1) / decode_s : 0.0, (unsigned long long)o->sampling.seed,
-            o->trace ? "; traced to " : "", o->trace ? o->trace : "");
+            rate, (unsigned long long)o->sampling.seed, o->trace ? "; traced to " : "", o->trace ? o->trace : "");
 }
 
 static int run_generation(const generate_opts *o, es_model *model, const int32_t *prompt,
