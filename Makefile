@@ -4,7 +4,7 @@
 #                 optimised, then under AddressSanitizer + UBSan
 #   make fuzz     fuzz every file parser with libFuzzer, FUZZ_SECONDS each (default
 #                 600); FUZZ_TARGET=name runs one (gguf, model, llama2c, tokenizer_json,
-#                 safetensors, csv, jsonl)
+#                 safetensors, csv, jsonl, corpus)
 #   make          just build (build/entroscope, build/run_tests)
 # BUILD=dir SAN=1 CC=clang select the build directory, sanitizers, compiler.
 
@@ -102,7 +102,7 @@ demo: deps
 # FUZZ_TARGET=name runs one; seeds come from tests/fuzz/corpus (gguf) or
 # tests/fuzz/corpus_<name>, what libFuzzer learns goes to build-fuzz/corpus_<name>.
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS := gguf model llama2c tokenizer_json safetensors csv jsonl
+FUZZ_TARGETS := gguf model llama2c tokenizer_json safetensors csv jsonl corpus
 FUZZ_TARGET  ?= $(FUZZ_TARGETS)
 FUZZ_RUN     := $(patsubst fuzz_%,%,$(FUZZ_TARGET))
 FUZZ_CFLAGS  := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \

@@ -36,7 +36,7 @@ static char fuzz_dir[256]; /* set once; the process's own directory */
 
 static inline void fuzz_remove_dir(void) {
     static const char *const names[] = {"model.gguf", "model.bin", "tokenizer.bin",
-                                        "tokenizer.json"};
+                                        "tokenizer.json", "corpus.jsonl"};
     char path[512];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", fuzz_dir, names[i]);
