@@ -164,6 +164,7 @@ typedef struct matmul_plan {
     float *y;          /* (n_batch, n_rows) */
     int n_batch;
     int64_t tile_rows;
+    es_rowdot_q8_rows_fn *dot_q8_rows; /* several rows per call, for batches (or NULL) */
 } matmul_plan;
 
 static void matmul_tile(const matmul_plan *p, int64_t tile) {
@@ -175,6 +176,11 @@ static void matmul_tile(const matmul_plan *p, int64_t tile) {
         float *yb = p->y + (int64_t)b0 * p->n_rows;
         if (p->dot_q8) {
             const uint8_t *xb = p->xq + (int64_t)b0 * p->xq_bytes;
+            if (p->dot_q8_rows && nb > 1) { /* the tile's rows at once: one activation load serves several */
+                p->dot_q8_rows(p->w + (size_t)r0 * p->row_bytes, p->row_bytes, (int)(r1 - r0), xb,
+                               p->xq_bytes, nb, p->n_cols, yb + r0, p->n_rows);
+                continue;
+            }
             for (int64_t r = r0; r < r1; r++)
                 p->dot_q8(p->w + (size_t)r * p->row_bytes, xb, p->xq_bytes, nb, p->n_cols, yb + r, p->n_rows);
         } else {
@@ -227,12 +233,15 @@ void es_matmul_isa(es_isa isa, const es_tensor *w, const float *x, int n_batch,
     isa = es_isa_resolve(isa);
     int64_t row_bytes = es_dtype_row_bytes(w->type, n_cols);
     matmul_plan plan = {NULL, rowdot_q8_for(isa, w->type), w->data, (size_t)row_bytes, n_cols, n_rows,
-                        x, NULL, 0, y, n_batch, 0};
+                        x, NULL, 0, y, n_batch, 0, NULL};
     uint8_t *xq = NULL;
     if (plan.dot_q8) {
         plan.xq_bytes = es_q8_row_bytes(n_cols);
         if (row_bytes > 0) xq = aligned_alloc(64, (size_t)(n_batch * plan.xq_bytes));
         plan.xq = xq;
+#ifdef ES_X86
+        if (es_isa_resolve(isa) == ES_ISA_AVX512) plan.dot_q8_rows = es_rowdot_q8_rows_avx512(w->type);
+#endif
     } else {
         plan.dot = rowdot_for(isa, w->type);
     }

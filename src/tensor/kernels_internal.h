@@ -76,6 +76,15 @@ es_rowdot_q8_fn *es_rowdot_q8_portable(es_dtype type);
 es_rowdot_q8_fn *es_rowdot_q8_avx512(es_dtype type);
 es_rowdot_q8_fn *es_rowdot_q8_avx2(es_dtype type);
 
+/* Several weight rows at once: out[b * out_stride + r] for r < nr, b < nb
+ * is the integer row dot of weight row r (at w + r * w_stride) with
+ * activation row b, bit for bit what es_rowdot_q8_fn gives for that pair
+ * (the order of a pair's arithmetic does not depend on nr or nb). Any nr,
+ * nb >= 1. Only where a wider kernel pays (AVX-512: Q8_0, Q4_0), else NULL. */
+typedef void es_rowdot_q8_rows_fn(const void *w, size_t w_stride, int nr, const uint8_t *xq,
+                                  int64_t xq_stride, int nb, int64_t n, float *out, int64_t out_stride);
+es_rowdot_q8_rows_fn *es_rowdot_q8_rows_avx512(es_dtype type);
+
 static inline int es_uses_q8_activations(es_dtype type) {
     return type == ES_Q8_0 || type == ES_Q4_0 || es_is_k_quant(type);
 }
