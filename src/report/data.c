@@ -117,18 +117,6 @@ static double column_real(sqlite3_stmt *st, int col) {
     return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
 }
 
-static int table_exists(sqlite3 *db, const char *name) {
-    sqlite3_stmt *st = NULL;
-    int found = 0;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1, &st,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        found = sqlite3_step(st) == SQLITE_ROW;
-    }
-    sqlite3_finalize(st);
-    return found;
-}
-
 /* Whether the table has the column (traces written before sampler_branch
  * existed keep the same schema version without it). */
 static int column_exists(sqlite3 *db, const char *table, const char *column) {
@@ -398,7 +386,7 @@ static int load_items(loader *ld, rd_run *run) {
         return oom(ld);
     }
     sqlite3_stmt *st = NULL;
-    const char *sql = table_exists(ld->db, "item_times")
+    const char *sql = es_trace_table_exists(ld->db, "item_times")
                           ? "SELECT i.id, i.key, i.labels, t.prefill_s + t.decode_s FROM items i"
                             " LEFT JOIN item_times t ON t.item_id = i.id WHERE i.run_id = ? ORDER BY i.idx, i.id"
                           : "SELECT id, key, labels, NULL FROM items WHERE run_id = ? ORDER BY idx, id";
@@ -517,8 +505,8 @@ static int prepare_statements(loader *ld) {
     static const char *const span_sql =
         "SELECT first_row, last_row FROM spans WHERE item_id = ? AND kind = 'first_error' AND first_row IS NOT NULL"
         " ORDER BY source != 'arith', source != 'judge', rowid LIMIT 1";
-    ld->has_grades = table_exists(ld->db, "grades");
-    ld->has_spans = table_exists(ld->db, "spans");
+    ld->has_grades = es_trace_table_exists(ld->db, "grades");
+    ld->has_spans = es_trace_table_exists(ld->db, "spans");
     ld->has_branch = column_exists(ld->db, "tokens", "sampler_branch");
     if (sqlite3_prepare_v2(ld->db, ld->has_branch ? rows_sql : rows_sql_old, -1, &ld->rows_st, NULL) != SQLITE_OK ||
         (ld->has_grades && sqlite3_prepare_v2(ld->db, grade_sql, -1, &ld->grade_st, NULL) != SQLITE_OK) ||

@@ -34,16 +34,6 @@ struct study_db {
     pthread_mutex_t lock;
 };
 
-static int table_exists(sqlite3 *db, const char *name) {
-    sqlite3_stmt *st = NULL;
-    int found = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1,
-                                   &st, NULL) == SQLITE_OK &&
-                sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
-                sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return found;
-}
-
 static int compiles(sqlite3 *db, const char *sql) {
     sqlite3_stmt *st = NULL;
     int ok = sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK;
@@ -77,8 +67,8 @@ study_db *study_db_open(const char *path, es_error *err) {
         free(d);
         return NULL;
     }
-    d->has_grades = table_exists(d->db, "grades");
-    d->has_spans = table_exists(d->db, "spans");
+    d->has_grades = es_trace_table_exists(d->db, "grades");
+    d->has_spans = es_trace_table_exists(d->db, "spans");
     d->has_branch = compiles(d->db, "SELECT sampler_branch FROM tokens");
     pthread_mutex_init(&d->lock, NULL);
     return d;

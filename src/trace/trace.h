@@ -36,5 +36,8 @@ size_t es_utf8_char_len(const unsigned char *s, size_t n);
  * version. Returns 1 if it is, 0 if the database is empty (no tables: a
  * new file), -1 with a one-line message naming path otherwise. */
 int es_trace_check_schema(sqlite3 *db, const char *path, es_error *err);
+/* 1 if the database has a table of that name (traces written before a table
+ * was added lack it), else 0. */
+int es_trace_table_exists(sqlite3 *db, const char *name);
 
 #endif

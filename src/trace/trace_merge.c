@@ -182,14 +182,8 @@ static const char *const TIMES_SQL =
 
 static int copy_times(sqlite3 *db, const merge_input *in, int k, es_error *err) {
     sqlite3 *src = NULL;
-    int has = 0;
-    if (sqlite3_open_v2(in->path, &src, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(src, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'item_times'",
-                               -1, &st, NULL) == SQLITE_OK)
-            has = sqlite3_step(st) == SQLITE_ROW;
-        sqlite3_finalize(st);
-    }
+    int has = sqlite3_open_v2(in->path, &src, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+              es_trace_table_exists(src, "item_times");
     sqlite3_close(src);
     return has ? with_input(db, in, k, TIMES_SQL, "item times", err) : 0;
 }
