@@ -93,6 +93,20 @@ static void tick_label(char *out, size_t size, double v, double step) {
     snprintf(out, size, "%.*f", decimals > 6 ? 6 : decimals, v);
 }
 
+/* The frame of a plot area, the x label below it (x_below px under the
+ * frame) and the y label turned upright at y_left px to its left. */
+static void frame_and_labels(es_buf *b, const svg_plot *p, const char *x_label, double x_below,
+                             const char *y_label, double y_left) {
+    es_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+                     "stroke=\"#333333\"/>\n", p->left, p->top, p->width, p->height);
+    svg_text(b, p->left + p->width / 2, p->top + p->height + x_below, 14, "middle", x_label);
+    double cx = p->left - y_left, cy = p->top + p->height / 2;
+    es_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" text-anchor=\"middle\" "
+                     "transform=\"rotate(-90 %.1f %.1f)\">", cx, cy, cx, cy);
+    svg_escape(b, y_label);
+    es_buf_puts(b, "</text>\n");
+}
+
 void svg_axes(es_buf *b, const svg_plot *p, const char *x_label, const char *y_label) {
     char label[32];
     double xs = tick_step(p->x_max - p->x_min), ys = tick_step(p->y_max - p->y_min);
@@ -110,14 +124,7 @@ void svg_axes(es_buf *b, const svg_plot *p, const char *x_label, const char *y_l
         tick_label(label, sizeof label, v, ys);
         svg_text(b, p->left - 6, y + 4, 12, "end", label);
     }
-    es_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
-                   "stroke=\"#333333\"/>\n", p->left, p->top, p->width, p->height);
-    svg_text(b, p->left + p->width / 2, p->top + p->height + 38, 14, "middle", x_label);
-    double cx = p->left - 52, cy = p->top + p->height / 2;
-    es_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" text-anchor=\"middle\" "
-                   "transform=\"rotate(-90 %.1f %.1f)\">", cx, cy, cx, cy);
-    svg_escape(b, y_label);
-    es_buf_puts(b, "</text>\n");
+    frame_and_labels(b, p, x_label, 38, y_label, 52);
 }
 
 void svg_line(es_buf *b, const svg_plot *p, const double *x, const double *y, size_t n,
@@ -249,13 +256,6 @@ void svg_heatmap(es_buf *b, const svg_plot *area, const double *v, const unsigne
         snprintf(label, sizeof label, "%d", c);
         svg_text(b, area->left + cw * (c + 0.5), area->top + area->height + 16, 12, "middle", label);
     }
-    es_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
-                   "stroke=\"#333333\"/>\n", area->left, area->top, area->width, area->height);
-    svg_text(b, area->left + area->width / 2, area->top + area->height + 36, 14, "middle", col_label);
-    double cx = area->left - 40, cy = area->top + area->height / 2;
-    es_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" text-anchor=\"middle\" "
-                   "transform=\"rotate(-90 %.1f %.1f)\">", cx, cy, cx, cy);
-    svg_escape(b, row_label);
-    es_buf_puts(b, "</text>\n");
+    frame_and_labels(b, area, col_label, 36, row_label, 40);
     colour_bar(b, area, v_min, v_max, v_label);
 }

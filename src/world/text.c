@@ -1,7 +1,5 @@
 /* Small containers for the world generator: document lists and a string
  * set (for distinct questions). */
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
