@@ -95,6 +95,7 @@ static void remove_tree(const char *dir) {
 /* Weak, so that a partial build (one module and its tests) links; a suite
  * that is absent is reported as such. */
 #pragma weak suite_kernels
+#pragma weak suite_kernel_tiles
 #pragma weak suite_gguf
 #pragma weak suite_tokenizer
 #pragma weak suite_model
@@ -123,7 +124,7 @@ static void remove_tree(const char *dir) {
 typedef struct suite { const char *name; void (*run)(void); } suite;
 
 static const suite suites[] = {
-    {"kernels", suite_kernels},     {"gguf", suite_gguf},
+    {"kernels", suite_kernels},     {"kernel_tiles", suite_kernel_tiles}, {"gguf", suite_gguf},
     {"tokenizer", suite_tokenizer}, {"model", suite_model},
     {"sampler", suite_sampler},     {"kquant", suite_kquant},
     {"hf", suite_hf},               {"chat", suite_chat},

@@ -44,6 +44,7 @@ char *test_read_file(const char *path);
 
 /* The suites. */
 void suite_kernels(void);
+void suite_kernel_tiles(void);
 void suite_gguf(void);
 void suite_tokenizer(void);
 void suite_model(void);

@@ -857,78 +857,6 @@ static void test_vector_ops(void) {
     }
 }
 
-/* The AVX-512 several-rows integer dot (Q8_0, Q4_0) against the AVX-512
- * one-row dot (whose order it keeps), pair by pair: row counts 1-9 (groups of 4 and the rest),
- * batches 1-9 (blocks of 4 and the rest), an odd block count, the extreme
- * codes (weight -128, activations +-127) and a NaN block; then the driver. */
-static void test_rowdot_q8_rows(void) {
-    TEST("AVX-512 several-row integer dots (Q8_0, Q4_0): bit for bit the one-row dot, and in matmul") {
-        enum { COLS = 1024 + 32, ROWS = 9, NB = 9, OS = ROWS + 2 };
-        if (!es_isa_available(ES_ISA_AVX512)) {
-            test_skip("this CPU has no AVX-512");
-            continue;
-        }
-        static const es_dtype types[] = {ES_Q8_0, ES_Q4_0};
-        rng r = {78};
-        int64_t xqs = es_q8_row_bytes(COLS) + 64;
-        static float w_f32[ROWS * COLS], x[NB * COLS], got[NB * OS], want[NB * OS];
-        uint8_t *xq = aligned_alloc(64, (size_t)(NB * xqs));
-        for (int i = 0; i < ROWS * COLS; i++) w_f32[i] = rng_uniform(&r, -1, 1);
-        for (int i = 0; i < NB * COLS; i++) x[i] = rng_uniform(&r, -4, 4);
-        x[3] = -100.0f, x[5 * COLS + 40] = NAN;
-        for (int b = 0; b < NB; b++) es_quantize_q8_row(x + b * COLS, COLS, xq + b * xqs);
-        int compared = 0;
-        for (size_t t = 0; t < 2; t++) {
-            int64_t row_bytes = es_dtype_row_bytes(types[t], COLS);
-            uint8_t *data = malloc((size_t)(ROWS * row_bytes) + 1), *w = data + 1; /* rows at an odd address */
-            for (int i = 0; i < ROWS; i++) es_quantize_row(types[t], w_f32 + i * COLS, w + i * row_bytes, COLS);
-            if (types[t] == ES_Q8_0) w[2] = w[row_bytes + 3] = (uint8_t)-128;
-            es_rowdot_q8_rows_fn *rows = es_rowdot_q8_rows_avx512(types[t]);
-            es_rowdot_q8_fn *one = es_rowdot_q8_avx512(types[t]);
-            CHECK(rows != NULL);
-            for (int i = 0; i < ROWS; i++)
-                for (int b = 0; b < NB; b++) one(w + i * row_bytes, xq + b * xqs, xqs, 1, COLS, &want[b * OS + i], 1);
-            for (int nr = 1; rows && nr <= ROWS; nr++)
-                for (int nb = 1; nb <= NB; nb++) {
-                    rows(w, (size_t)row_bytes, nr, xq, xqs, nb, COLS, got, OS);
-                    for (int b = 0; b < nb; b++)
-                        for (int i = 0; i < nr; i++, compared++) {
-                            float g = got[b * OS + i], e = want[b * OS + i];
-                            CHECKF((isnan(g) && isnan(e)) || memcmp(&g, &e, sizeof g) == 0,
-                                   "%s nr %d nb %d (row %d, b %d): %.9g, one-row %.9g",
-                                   es_dtype_name(types[t]), nr, nb, i, b, g, e);
-                        }
-                }
-            free(data);
-        }
-        CHECK(es_rowdot_q8_rows_avx512(ES_Q4_K) == NULL && es_rowdot_q8_rows_avx512(ES_F32) == NULL);
-        CHECK(compared == 2 * 45 * 45);
-        /* through the driver: batches 2-9 (several rows) as batch 1 (one-row) row by row, 1 and 2 threads */
-        enum { MROWS = 37 };
-        static float wm[MROWS * COLS], y_one[NB * MROWS], y_avx512[NB * MROWS];
-        for (int i = 0; i < MROWS * COLS; i++) wm[i] = rng_uniform(&r, -1, 1);
-        for (size_t t = 0; t < 2; t++) {
-            int64_t row_bytes = es_dtype_row_bytes(types[t], COLS);
-            uint8_t *data = malloc((size_t)(MROWS * row_bytes));
-            for (int i = 0; i < MROWS; i++) es_quantize_row(types[t], wm + i * COLS, data + i * row_bytes, COLS);
-            es_tensor w = {types[t], {COLS, MROWS}, data};
-            for (int b = 0; b < NB; b++) es_matmul_isa(ES_ISA_AVX512, &w, x + b * COLS, 1, y_one + b * MROWS, 1);
-            for (int nb = 2; nb <= NB; nb++)
-                for (int threads = 1; threads <= 2; threads++) {
-                    es_matmul_isa(ES_ISA_AVX512, &w, x, nb, y_avx512, threads);
-                    int same = 1;
-                    for (int i = 0; i < nb * MROWS; i++)
-                        same &= (isnan(y_one[i]) && isnan(y_avx512[i])) ||
-                                memcmp(&y_one[i], &y_avx512[i], sizeof(float)) == 0;
-                    CHECKF(same, "%s batch %d threads %d: AVX-512 matmul differs from batch 1",
-                           es_dtype_name(types[t]), nb, threads);
-                }
-            free(data);
-        }
-        free(xq);
-    }
-}
-
 void suite_kernels(void) {
     test_dtype_table();
     test_half_roundtrip();
@@ -939,6 +867,5 @@ void suite_kernels(void) {
     test_q8_activations();
     test_matmul();
     test_matmul_entry_points();
-    test_rowdot_q8_rows();
     test_vector_ops();
 }

@@ -150,6 +150,12 @@ void es_quantize_q8_row(const float *x, int64_t n, uint8_t *dst) {
  * while every batch block passes over it. */
 #define TILE_BYTES (64 * 1024)
 #define TILE_MAX_ROWS 16
+/* The several-rows F32-activation kernels walk the whole batch per tile,
+ * reading the tile from L2 once per 3 activation rows; measured on the 1B
+ * shapes (batch 128, one thread), 192 KiB tiles beat 64 (by 10-30%), 128
+ * and 256. */
+#define ROWS_TILE_BYTES (192 * 1024)
+#define ROWS_TILE_MAX_ROWS 48
 
 typedef struct matmul_plan {
     es_rowdot_fn *dot;       /* F32 activations, or */
@@ -165,11 +171,17 @@ typedef struct matmul_plan {
     int n_batch;
     int64_t tile_rows;
     es_rowdot_q8_rows_fn *dot_q8_rows; /* several rows per call, for batches (or NULL) */
+    es_rowdot_rows_fn *dot_rows;       /* the same with F32 activations (or NULL) */
 } matmul_plan;
 
 static void matmul_tile(const matmul_plan *p, int64_t tile) {
     int64_t r0 = tile * p->tile_rows;
     int64_t r1 = r0 + p->tile_rows < p->n_rows ? r0 + p->tile_rows : p->n_rows;
+    if (p->dot_rows && p->n_batch > 1) { /* the tile against the whole batch, blocked inside */
+        p->dot_rows(p->w + (size_t)r0 * p->row_bytes, p->row_bytes, (int)(r1 - r0), p->x, p->n_cols,
+                    p->n_batch, p->n_cols, p->y + r0, p->n_rows);
+        return;
+    }
     int max_nb = p->dot_q8 ? ES_ROWDOT_Q8_MAX_NB : ES_ROWDOT_MAX_NB;
     for (int b0 = 0; b0 < p->n_batch; b0 += max_nb) {
         int nb = p->n_batch - b0 < max_nb ? p->n_batch - b0 : max_nb;
@@ -191,9 +203,9 @@ static void matmul_tile(const matmul_plan *p, int64_t tile) {
     }
 }
 
-static int64_t tile_rows_for(size_t row_bytes, int64_t n_rows, int n_threads) {
-    int64_t rows = row_bytes > 0 ? (int64_t)(TILE_BYTES / row_bytes) : TILE_MAX_ROWS;
-    if (rows > TILE_MAX_ROWS) rows = TILE_MAX_ROWS;
+static int64_t tile_rows_for(size_t row_bytes, int64_t n_rows, int n_threads, int64_t tile_bytes, int64_t max_rows) {
+    int64_t rows = row_bytes > 0 ? (int64_t)(tile_bytes / row_bytes) : max_rows;
+    if (rows > max_rows) rows = max_rows;
     if (n_threads > 1) { /* at least one tile per thread where rows allow */
         int64_t share = (n_rows + n_threads - 1) / n_threads;
         if (rows > share) rows = share;
@@ -233,7 +245,7 @@ void es_matmul_isa(es_isa isa, const es_tensor *w, const float *x, int n_batch,
     isa = es_isa_resolve(isa);
     int64_t row_bytes = es_dtype_row_bytes(w->type, n_cols);
     matmul_plan plan = {NULL, rowdot_q8_for(isa, w->type), w->data, (size_t)row_bytes, n_cols, n_rows,
-                        x, NULL, 0, y, n_batch, 0, NULL};
+                        x, NULL, 0, y, n_batch, 0, NULL, NULL};
     uint8_t *xq = NULL;
     if (plan.dot_q8) {
         plan.xq_bytes = es_q8_row_bytes(n_cols);
@@ -244,13 +256,19 @@ void es_matmul_isa(es_isa isa, const es_tensor *w, const float *x, int n_batch,
 #endif
     } else {
         plan.dot = rowdot_for(isa, w->type);
+#ifdef ES_X86
+        if (isa == ES_ISA_AVX512) plan.dot_rows = es_rowdot_rows_avx512(w->type);
+#endif
     }
     if ((!plan.dot && !plan.xq) || row_bytes < 0) { /* no kernel (or memory): NaN, so the slip shows */
         for (int64_t i = 0; i < (int64_t)n_batch * n_rows; i++) y[i] = NAN;
         free(xq);
         return;
     }
-    plan.tile_rows = tile_rows_for(plan.row_bytes, n_rows, n_threads);
+    if (plan.dot_rows && n_batch > 1)
+        plan.tile_rows = tile_rows_for(plan.row_bytes, n_rows, n_threads, ROWS_TILE_BYTES, ROWS_TILE_MAX_ROWS);
+    else
+        plan.tile_rows = tile_rows_for(plan.row_bytes, n_rows, n_threads, TILE_BYTES, TILE_MAX_ROWS);
     matmul_run(isa, &plan, n_threads);
     free(xq);
 }

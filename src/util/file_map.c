@@ -19,9 +19,7 @@ static int map_file(es_file_map *m, int fd, size_t size, const char *path, es_er
     return 0;
 }
 
-/* Anonymous memory of size bytes, 2 MiB aligned and advised for huge pages;
- * *alloc receives the bytes to unmap. NULL if none could be had. */
-static void *huge_alloc(size_t size, size_t *alloc) {
+void *es_huge_alloc(size_t size, size_t *alloc) {
     size_t rounded = (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
     if (rounded < size || rounded + HUGE_PAGE < rounded) return NULL;
     uint8_t *raw = mmap(NULL, rounded + HUGE_PAGE, PROT_READ | PROT_WRITE,
@@ -44,7 +42,7 @@ int es_file_map_open(es_file_map *m, int fd, size_t size, const char *path, es_e
     const char *env = getenv("ENTROSCOPE_MMAP");
     if (env && strcmp(env, "1") == 0) return map_file(m, fd, size, path, err);
     size_t alloc = 0;
-    uint8_t *buf = huge_alloc(size, &alloc);
+    uint8_t *buf = es_huge_alloc(size, &alloc);
     if (!buf) return map_file(m, fd, size, path, err);
     for (size_t done = 0; done < size;) {
         size_t chunk = size - done < ((size_t)1 << 30) ? size - done : (size_t)1 << 30;

@@ -27,6 +27,11 @@ typedef struct es_file_map {
     size_t alloc; /* bytes mapped at data (0: nothing) */
 } es_file_map;
 
+/* Anonymous memory of size bytes, 2 MiB aligned and advised for huge pages
+ * (how the weights are held; the bandwidth measurement streams the same kind
+ * of memory); *alloc receives the bytes to munmap. NULL if none could be had. */
+void *es_huge_alloc(size_t size, size_t *alloc);
+
 /* Reads (or maps) the size bytes of the open file fd. Messages name path. */
 int es_file_map_open(es_file_map *m, int fd, size_t size, const char *path, es_error *err);
 void es_file_map_close(es_file_map *m);
