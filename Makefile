@@ -1,7 +1,8 @@
 # entroscope — build, test, demo.
 #   make demo     install missing Debian packages, build, run the main job
 #   make check    install missing Debian packages, build, run the tests twice:
-#                 optimised, then under AddressSanitizer + UBSan
+#                 optimised, then under AddressSanitizer + UBSan; then the
+#                 numeric suites once more built by clang
 #   make fuzz     fuzz every file parser with libFuzzer, FUZZ_SECONDS each (default
 #                 600); FUZZ_TARGET=name runs one (gguf, model, llama2c, tokenizer_json,
 #                 safetensors, csv, jsonl, corpus)
@@ -68,6 +69,7 @@ check: deps
 	$(MAKE) BUILD=build EXTRA_CFLAGS=-Werror test
 	$(MAKE) BUILD=build-asan SAN=1 OPT=-O1 test
 	$(MAKE) BUILD=build-clang CC=clang EXTRA_CFLAGS=-Werror all
+	ENTROSCOPE_BIN=build-clang/entroscope ./build-clang/run_tests kernels kernel_tiles kquant model probes
 
 DEMO_DIR ?= demo
 WORLD_MODEL ?= models/world.gguf
