@@ -9,8 +9,9 @@
  * (see es_k_unpack_scales: the values are GGML's exactly). The
  * converted chunk is reused for every activation row of the batch block.
  * The driver uses these F32 row dots for F32, F16 and BF16 only; quantised
- * weights take the integer row dots at the end of the file (the F32 ones
- * for them stay, tested, as the like-for-like baseline of kernels_avx2.c).
+ * weights take the integer row dots of kernels_avx512_q8.c and
+ * kernels_avx512_kquant.c (the F32 ones for them stay, tested, as the
+ * like-for-like baseline of kernels_avx2.c).
  *
  * Summation order, per (row, b) pair: two 16-lane F32 accumulators (chunk
  * elements 0-15 and 16-31) fed by FMA, added lane-wise, reduced by
@@ -25,14 +26,7 @@
 #include <math.h>
 #include <string.h>
 
-#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
-#define INLINE static inline __attribute__((always_inline)) TARGET
-
-INLINE float f16_scalar(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2); /* block scales are unaligned */
-    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
-}
+#include "tensor/kernels_avx512_inline.h"
 
 /* Half `half` (elements 32k + 16 half .. + 15) of chunk k of a F32 / F16 /
  * BF16 weight row as one F32 vector. */
@@ -129,35 +123,11 @@ INLINE void k_span_codes(es_dtype type, const uint8_t *blk, int s, __m512i codes
  * step * code - offset: Q4_K/Q5_K step[j], offset[j] for sub-block j < 8
  * (32 elements), Q6_K for j < 16 (16 elements). See es_k_unpack_scales. */
 INLINE void k_block_scales(es_dtype type, const uint8_t *blk, float step[16], float offset[16]) {
-    if (type == ES_Q6_K) {
-        __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(blk + 192)));
-        __m512 s = _mm512_mul_ps(_mm512_set1_ps(f16_scalar(blk + 208)), _mm512_cvtepi32_ps(sc));
-        _mm512_storeu_ps(step, s);
-        _mm512_storeu_ps(offset, _mm512_mul_ps(_mm512_set1_ps(32.0f), s));
-        return;
-    }
-    uint64_t sc, m;
-    es_k_unpack_scales(blk + 4, &sc, &m);
-    __m256 sc_f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi64x(0, (long long)sc)));
-    __m256 m_f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi64x(0, (long long)m)));
-    _mm256_storeu_ps(step, _mm256_mul_ps(_mm256_set1_ps(f16_scalar(blk)), sc_f));
-    _mm256_storeu_ps(offset, _mm256_mul_ps(_mm256_set1_ps(f16_scalar(blk + 2)), m_f));
-}
-
-/* k_block_scales in registers (Q4_K/Q5_K: lanes 8-15 zero), the same values. */
-INLINE void k_block_scales_v(es_dtype type, const uint8_t *blk, __m512 *step, __m512 *offset) {
-    if (type == ES_Q6_K) {
-        __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(blk + 192)));
-        *step = _mm512_mul_ps(_mm512_set1_ps(f16_scalar(blk + 208)), _mm512_cvtepi32_ps(sc));
-        *offset = _mm512_mul_ps(_mm512_set1_ps(32.0f), *step);
-        return;
-    }
-    uint64_t sc, m;
-    es_k_unpack_scales(blk + 4, &sc, &m);
-    __m256 sc_f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi64x(0, (long long)sc)));
-    __m256 m_f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi64x(0, (long long)m)));
-    *step = _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_set1_ps(f16_scalar(blk)), sc_f));
-    *offset = _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_set1_ps(f16_scalar(blk + 2)), m_f));
+    __m512 s, o;
+    k_block_scales_v(type, blk, &s, &o);
+    _mm512_storeu_ps(step, s);
+    if (type == ES_Q6_K) _mm512_storeu_ps(offset, o);
+    else _mm256_storeu_ps(offset, _mm512_castps512_ps256(o)); /* 8 sub-blocks */
 }
 
 /* 16 K-quant weights, step * code - offset (one rounding: see
@@ -374,335 +344,9 @@ es_rowdot_rows_fn *es_rowdot_rows_avx512(es_dtype type) {
     return type == ES_F32 ? rows_f32 : type == ES_F16 ? rows_f16 : type == ES_BF16 ? rows_bf16 : NULL;
 }
 
-/* ---- 8-bit activations ------------------------------------------------
- * The activation quantiser (bytes identical to es_quantize_q8_row) and the
- * integer row dots. vpdpbusd multiplies 64 unsigned bytes by 64 signed
- * bytes and adds each group of 4 products to an int32 lane, exactly; so a
- * 64-byte step gives 16 lanes, 8 per 32-element block (K-quant sub-blocks
- * of 32: 8 lanes each; Q6_K's of 16: 4 lanes each). Signed weights (Q8_0,
- * Q4_0 as nibble - 8) go in as |w| with the sign moved onto the activation
- * (q in -127..127, so negating cannot overflow); the unsigned K-quant codes
- * go in as they are, their mins / offset of 32 handled through the
- * activation sums. Each step's int32 lanes are converted to F32 (exact: a
- * lane is at most 4 * 255 * 127) and added by FMA with the lane's scale
- * (weight scale x activation scale, rounded once) into one 16-lane F32
- * accumulator per activation row; K-quant mins go to a second one.
- * Summation order, per (row, b): the lanes of each accumulator in step
- * order; at the end _mm512_reduce_add_ps (main) minus the min sum (Q6_K:
- * minus 32 x it). Nothing depends on nb. */
-
-TARGET void es_quantize_q8_row_avx512(const float *x, int64_t n, uint8_t *dst) {
-    int8_t *q = (int8_t *)dst;
-    float *d = (float *)(void *)(dst + n);
-    int16_t *sums = (int16_t *)(void *)(dst + n + 4 * (n / 32));
-    const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
-    for (int64_t k = 0; k < n / 32; k++) {
-        __m512 a = _mm512_loadu_ps(x + 32 * k), b = _mm512_loadu_ps(x + 32 * k + 16);
-        __m512 aa = _mm512_and_ps(a, abs_mask), ab = _mm512_and_ps(b, abs_mask);
-        __m512 lim = _mm512_set1_ps(FLT_MAX);
-        int finite = (_mm512_cmp_ps_mask(aa, lim, _CMP_LE_OQ) & _mm512_cmp_ps_mask(ab, lim, _CMP_LE_OQ)) ==
-                     0xffff;
-        float amax = _mm512_reduce_max_ps(_mm512_max_ps(aa, ab));
-        float dk = amax / 127.0f, id = dk > 0.0f ? 1.0f / dk : 0.0f;
-        if (!finite) dk = NAN, id = 0.0f;
-        __m512 vid = _mm512_set1_ps(id);
-        __m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, vid)), qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, vid));
-        if (!finite) qa = qb = _mm512_setzero_si512();
-        _mm_storeu_si128((__m128i *)(void *)(q + 32 * k), _mm512_cvtsepi32_epi8(qa));
-        _mm_storeu_si128((__m128i *)(void *)(q + 32 * k + 16), _mm512_cvtsepi32_epi8(qb));
-        d[k] = dk;
-        sums[2 * k] = (int16_t)_mm512_reduce_add_epi32(qa);
-        sums[2 * k + 1] = (int16_t)_mm512_reduce_add_epi32(qb);
-    }
-}
-
-/* Lanes 0-7 from element i0 of v, lanes 8-15 from element i1. */
-INLINE __m512 spread2(__m512 v, int i0, int i1) {
-    __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(i0)), _mm256_set1_epi32(i1), 1);
-    return _mm512_permutexvar_ps(idx, v);
-}
-
-/* The f16 scales at a and b (0 when `two` is 0) in lanes 0-7 and 8-15:
- * two broadcasts and one conversion, the values f16_scalar gives. */
-INLINE __m512 pair_scales(const uint8_t *a, const uint8_t *b, int two) {
-    uint16_t ha, hb = 0;
-    memcpy(&ha, a, 2);
-    if (two) memcpy(&hb, b, 2);
-    return _mm512_cvtph_ps(_mm256_mask_set1_epi16(_mm256_set1_epi16((short)ha), 0xff00, (short)hb));
-}
-
-/* Weights of blocks 2p, 2p+1 of a Q8_0 / Q4_0 row as signed bytes (block
- * 2p+1 zero when `two` is 0: the last block of an odd count), and their
- * scales, 8 lanes each. */
-INLINE __m512i q_pair_weights(es_dtype type, const uint8_t *w, int64_t p, int two, __m512 *dw) {
-    if (type == ES_Q8_0) {
-        const uint8_t *a = w + 68 * p, *b = a + 34;
-        __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)(a + 2));
-        __m256i hi = two ? _mm256_loadu_si256((const __m256i *)(const void *)(b + 2)) : _mm256_setzero_si256();
-        *dw = pair_scales(a, b, two);
-        return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-    }
-    const uint8_t *a = w + 36 * p, *b = a + 18; /* Q4_0: byte j = element j (low), j + 16 (high) */
-    __m128i qa = _mm_loadu_si128((const __m128i *)(const void *)(a + 2));
-    __m128i qb = two ? _mm_loadu_si128((const __m128i *)(const void *)(b + 2)) : _mm_set1_epi8((char)0x88);
-    __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(qa), qb, 1);
-    __m256i m = _mm256_set1_epi8(15);
-    __m256i lo = _mm256_and_si256(t, m), hi = _mm256_and_si256(_mm256_srli_epi16(t, 4), m);
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); /* a.lo b.lo a.hi b.hi */
-    v = _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));               /* a.lo a.hi b.lo b.hi */
-    *dw = pair_scales(a, b, two);
-    return _mm512_sub_epi8(v, _mm512_set1_epi8(8));
-}
-
-/* Signed weights w (64) times activation codes x: 16 exact int32 lanes. */
-INLINE __m512i dot_signed(__m512i aw, __mmask64 neg, __m512i x) {
-    __m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, sx);
-}
-
-INLINE void rowdot_q_nb(es_dtype type, int nb, const uint8_t *w, const uint8_t *xq, int64_t xs, int64_t n,
-                        float *out, int64_t os) {
-    __m512 acc[ES_ROWDOT_Q8_MAX_NB];
-#pragma GCC unroll 8
-    for (int b = 0; b < nb; b++) acc[b] = _mm512_setzero_ps();
-    int64_t n_blocks = n / 32;
-    const __m512i pair_idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    for (int64_t p = 0; 2 * p < n_blocks; p++) {
-        int two = 2 * p + 1 < n_blocks;
-        __m512 dw;
-        __m512i wv = q_pair_weights(type, w, p, two, &dw);
-        __m512i aw = _mm512_abs_epi8(wv);
-        __mmask64 neg = _mm512_movepi8_mask(wv);
-#pragma GCC unroll 8
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *row = xq + b * xs;
-            __m512i x = _mm512_maskz_loadu_epi8(two ? ~0ull : 0xffffffffull, row + 64 * p);
-            /* the two blocks' scales (the second is the sums' first bytes past the last block: masked) */
-            __m128 dx = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(const void *)(es_q8_scales(row, n) + 2 * p)));
-            __m512 sx = _mm512_maskz_permutexvar_ps(two ? 0xffff : 0x00ff, pair_idx, _mm512_castps128_ps512(dx));
-            __m512 f = _mm512_cvtepi32_ps(dot_signed(aw, neg, x));
-            acc[b] = _mm512_fmadd_ps(f, _mm512_mul_ps(dw, sx), acc[b]);
-        }
-    }
-    for (int b = 0; b < nb; b++) out[b * os] = _mm512_reduce_add_ps(acc[b]);
-}
-
-/* The codes of elements 64g .. 64g+63 of a K-quant super-block (unsigned
- * bytes, in element order; layouts in tensor.h). */
-INLINE __m512i k_group_codes(es_dtype type, const uint8_t *blk, int g) {
-    const __m256i low4 = _mm256_set1_epi8(15);
-    if (type == ES_Q6_K) { /* elements 128h + 64(g % 2) + ..: ql[64h ..] nibble g % 2, qh bits 4(g % 2).. */
-        int h = g / 2, upper = g % 2;
-        __m512i ql = _mm512_loadu_si512((const void *)(blk + 64 * h));
-        __m512i low = _mm512_and_si512(upper ? _mm512_srli_epi16(ql, 4) : ql, _mm512_set1_epi8(15));
-        __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 128 + 32 * h));
-        __m512i top = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
-        if (upper) top = _mm512_srli_epi16(top, 4);
-        top = _mm512_slli_epi16(_mm512_and_si512(top, _mm512_set1_epi8(3)), 4);
-        return _mm512_or_si512(low, top);
-    }
-    const uint8_t *qs = blk + (type == ES_Q5_K ? 48 : 16) + 32 * g;
-    __m256i t = _mm256_loadu_si256((const __m256i *)(const void *)qs);
-    __m256i lo = _mm256_and_si256(t, low4), hi = _mm256_and_si256(_mm256_srli_epi16(t, 4), low4);
-    __m512i codes = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); /* sub-blocks 2g, 2g+1 */
-    if (type == ES_Q5_K) { /* fifth bit of sub-block j: bit j of qh[l] */
-        __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 16));
-        __m256i b0 = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * g));
-        __m512i bits = _mm512_inserti64x4(_mm512_castsi256_si512(b0), _mm256_srli_epi16(b0, 1), 1);
-        bits = _mm512_slli_epi16(_mm512_and_si512(bits, _mm512_set1_epi8(1)), 4);
-        codes = _mm512_or_si512(codes, bits);
-    }
-    return codes;
-}
-
-INLINE void rowdot_k_nb(es_dtype type, int nb, const uint8_t *w, const uint8_t *xq, int64_t xs, int64_t n,
-                        float *out, int64_t os) {
-    __m512 acc[ES_ROWDOT_Q8_MAX_NB], accm[ES_ROWDOT_Q8_MAX_NB];
-#pragma GCC unroll 8
-    for (int b = 0; b < nb; b++) acc[b] = accm[b] = _mm512_setzero_ps();
-    int six = type == ES_Q6_K;
-    int64_t block_bytes = type == ES_Q4_K ? 144 : type == ES_Q5_K ? 176 : 210;
-    const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
-    for (int64_t sb = 0; sb < n / ES_QK; sb++) {
-        const uint8_t *blk = w + sb * block_bytes;
-        __m512 vstep, voff;
-        k_block_scales_v(type, blk, &vstep, &voff);
-        __m512i codes[4];
-#pragma GCC unroll 4
-        for (int g = 0; g < 4; g++) codes[g] = k_group_codes(type, blk, g);
-#pragma GCC unroll 8
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *row = xq + b * xs;
-            const int8_t *q = (const int8_t *)row + sb * ES_QK;
-            __m512 dx = _mm512_zextps256_ps512(_mm256_loadu_ps(es_q8_scales(row, n) + 8 * sb));
-            __m256i s16 = _mm256_loadu_si256((const __m256i *)(const void *)(es_q8_sums(row, n) + 16 * sb));
-            if (six) dx = _mm512_permutexvar_ps(dup, dx); /* one scale per 16-element sub-block */
-            __m512 sd = _mm512_mul_ps(vstep, dx);
-#pragma GCC unroll 4
-            for (int g = 0; g < 4; g++) {
-                __m512i x = _mm512_loadu_si512((const void *)(q + 64 * g));
-                __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[g], x));
-                __m512 scale = six ? _mm512_permutexvar_ps(_mm512_set_epi32(4 * g + 3, 4 * g + 3, 4 * g + 3,
-                                                                            4 * g + 3, 4 * g + 2, 4 * g + 2,
-                                                                            4 * g + 2, 4 * g + 2, 4 * g + 1,
-                                                                            4 * g + 1, 4 * g + 1, 4 * g + 1,
-                                                                            4 * g, 4 * g, 4 * g, 4 * g),
-                                                           sd)
-                                   : spread2(sd, 2 * g, 2 * g + 1);
-                acc[b] = _mm512_fmadd_ps(f, scale, acc[b]);
-            }
-            if (six) { /* offset 32 * step * dx * (sum of 16 codes), 16 sub-blocks */
-                __m512 xsum = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(s16));
-                accm[b] = _mm512_fmadd_ps(sd, xsum, accm[b]);
-            } else { /* min dmin * m * dx * (sum of 32 codes), 8 sub-blocks */
-                __m256i xs32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
-                __m512 xsum = _mm512_zextps256_ps512(_mm256_cvtepi32_ps(xs32));
-                __m512 md = _mm512_maskz_mul_ps(0xff, voff, dx);
-                accm[b] = _mm512_fmadd_ps(md, xsum, accm[b]);
-            }
-        }
-    }
-    for (int b = 0; b < nb; b++) {
-        float m = _mm512_reduce_add_ps(accm[b]);
-        out[b * os] = _mm512_reduce_add_ps(acc[b]) - (six ? 32.0f * m : m);
-    }
-}
-
-INLINE void rowdot_q8(es_dtype type, const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n,
-                      float *out, int64_t os) {
-    for (; nb > 0;) {
-        int step = nb >= 8 ? 8 : nb >= 4 ? 4 : nb >= 2 ? 2 : 1;
-        if (es_is_k_quant(type)) {
-            if (step == 8) rowdot_k_nb(type, 8, w, xq, xs, n, out, os);
-            else if (step == 4) rowdot_k_nb(type, 4, w, xq, xs, n, out, os);
-            else if (step == 2) rowdot_k_nb(type, 2, w, xq, xs, n, out, os);
-            else rowdot_k_nb(type, 1, w, xq, xs, n, out, os);
-        } else {
-            if (step == 8) rowdot_q_nb(type, 8, w, xq, xs, n, out, os);
-            else if (step == 4) rowdot_q_nb(type, 4, w, xq, xs, n, out, os);
-            else if (step == 2) rowdot_q_nb(type, 2, w, xq, xs, n, out, os);
-            else rowdot_q_nb(type, 1, w, xq, xs, n, out, os);
-        }
-        nb -= step, xq += step * xs, out += step * os;
-    }
-}
-
-/* ---- several weight rows at once (Q8_0, Q4_0) --------------------------
- * For a batch, the single-row dot spends most of its work on the
- * activation side (load, sign flip, scale shuffle) once per weight row.
- * Here one activation load serves Q_NR weight rows, Q_NB activation rows
- * kept in Q_NR x Q_NB accumulators. To share the activation bytes across
- * rows they go in unsigned, as q + 128 (xor 0x80), against the signed
- * weights, and each lane starts from -128 x (the sum of its 4 weights), so
- * it ends at sum q * w exactly (|lane| < 2^18): the same int32 lanes, the
- * same scale products and the same FMA chain per (row, b) as rowdot_q_nb,
- * so the same bits. */
-#define Q_NR 4 /* 16 accumulators: measured, 2 x 8 gave the same */
-#define Q_NB 4
-
-INLINE void rowdot_q_tile(es_dtype type, int nr, int nb, const uint8_t *w, size_t ws, const uint8_t *xq,
-                          int64_t xs, int64_t n, float *out, int64_t os) {
-    __m512 acc[Q_NR][Q_NB];
-#pragma GCC unroll 8
-    for (int r = 0; r < nr; r++)
-#pragma GCC unroll 8
-        for (int b = 0; b < nb; b++) acc[r][b] = _mm512_setzero_ps();
-    int64_t n_blocks = n / 32;
-    const __m512i pair_idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i bias = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
-    for (int64_t p = 0; 2 * p < n_blocks; p++) {
-        int two = 2 * p + 1 < n_blocks;
-        __m512i wv[Q_NR], base[Q_NR];
-        __m512 dw[Q_NR];
-#pragma GCC unroll 8
-        for (int r = 0; r < nr; r++) {
-            wv[r] = q_pair_weights(type, w + (size_t)r * ws, p, two, &dw[r]);
-            base[r] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, wv[r]));
-        }
-#pragma GCC unroll 8
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *row = xq + b * xs;
-            __m512i x = _mm512_maskz_loadu_epi8(two ? ~0ull : 0xffffffffull, row + 64 * p);
-            x = _mm512_xor_si512(x, bias);
-            __m128 dx = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(const void *)(es_q8_scales(row, n) + 2 * p)));
-            __m512 sx = _mm512_maskz_permutexvar_ps(two ? 0xffff : 0x00ff, pair_idx, _mm512_castps128_ps512(dx));
-#pragma GCC unroll 8
-            for (int r = 0; r < nr; r++) {
-                __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(base[r], x, wv[r]));
-                acc[r][b] = _mm512_fmadd_ps(f, _mm512_mul_ps(dw[r], sx), acc[r][b]);
-            }
-        }
-    }
-    for (int r = 0; r < nr; r++)
-        for (int b = 0; b < nb; b++) out[b * os + r] = _mm512_reduce_add_ps(acc[r][b]);
-}
-
-/* Rows in groups of Q_NR (the last group 1-3 rows), each over the batch in
- * blocks of Q_NB; the rest of the batch by the single-row dot. */
-INLINE void rowdot_q_rows(es_dtype type, const uint8_t *w, size_t ws, int nr, const uint8_t *xq, int64_t xs,
-                          int nb, int64_t n, float *out, int64_t os) {
-    int full = nb / Q_NB * Q_NB;
-    for (; nr > 0; nr -= Q_NR, w += Q_NR * ws, out += Q_NR) {
-        int g = nr < Q_NR ? nr : Q_NR;
-        for (int b0 = 0; b0 < full; b0 += Q_NB) {
-            const uint8_t *xb = xq + b0 * xs;
-            float *ob = out + b0 * os;
-            if (g == Q_NR) rowdot_q_tile(type, Q_NR, Q_NB, w, ws, xb, xs, n, ob, os);
-            else if (g == 3) rowdot_q_tile(type, 3, Q_NB, w, ws, xb, xs, n, ob, os);
-            else if (g == 2) rowdot_q_tile(type, 2, Q_NB, w, ws, xb, xs, n, ob, os);
-            else rowdot_q_tile(type, 1, Q_NB, w, ws, xb, xs, n, ob, os);
-        }
-        for (int r = 0; r < g && full < nb; r++)
-            rowdot_q8(type, w + (size_t)r * ws, xq + full * xs, xs, nb - full, n, out + full * os + r, os);
-    }
-}
-
-TARGET static void q8_rows_q8_0(const void *w, size_t ws, int nr, const uint8_t *xq, int64_t xs, int nb,
-                                int64_t n, float *out, int64_t os) {
-    rowdot_q_rows(ES_Q8_0, w, ws, nr, xq, xs, nb, n, out, os);
-}
-TARGET static void q8_rows_q4_0(const void *w, size_t ws, int nr, const uint8_t *xq, int64_t xs, int nb,
-                                int64_t n, float *out, int64_t os) {
-    rowdot_q_rows(ES_Q4_0, w, ws, nr, xq, xs, nb, n, out, os);
-}
-
-es_rowdot_q8_rows_fn *es_rowdot_q8_rows_avx512(es_dtype type) {
-    return type == ES_Q8_0 ? q8_rows_q8_0 : type == ES_Q4_0 ? q8_rows_q4_0 : NULL;
-}
-
-#define ES_ROWDOT_Q8_ENTRY(name, type)                                                             \
-    TARGET static void name(const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n,      \
-                            float *out, int64_t os) {                                              \
-        rowdot_q8(type, w, xq, xs, nb, n, out, os);                                                \
-    }
-ES_ROWDOT_Q8_ENTRY(q8_q8_0, ES_Q8_0)
-ES_ROWDOT_Q8_ENTRY(q8_q4_0, ES_Q4_0)
-ES_ROWDOT_Q8_ENTRY(q8_q4_k, ES_Q4_K)
-ES_ROWDOT_Q8_ENTRY(q8_q5_k, ES_Q5_K)
-ES_ROWDOT_Q8_ENTRY(q8_q6_k, ES_Q6_K)
-
-es_rowdot_q8_fn *es_rowdot_q8_avx512(es_dtype type) {
-    switch (type) {
-    case ES_Q8_0: return q8_q8_0;
-    case ES_Q4_0: return q8_q4_0;
-    case ES_Q4_K: return q8_q4_k;
-    case ES_Q5_K: return q8_q5_k;
-    case ES_Q6_K: return q8_q6_k;
-    default: return NULL;
-    }
-}
-
 #else /* not x86: no such path */
 
 es_rowdot_fn *es_rowdot_avx512(es_dtype type) {
-    (void)type;
-    return NULL;
-}
-es_rowdot_q8_fn *es_rowdot_q8_avx512(es_dtype type) {
-    (void)type;
-    return NULL;
-}
-es_rowdot_q8_rows_fn *es_rowdot_q8_rows_avx512(es_dtype type) {
     (void)type;
     return NULL;
 }
@@ -710,7 +354,6 @@ es_rowdot_rows_fn *es_rowdot_rows_avx512(es_dtype type) {
     (void)type;
     return NULL;
 }
-void es_quantize_q8_row_avx512(const float *x, int64_t n, uint8_t *dst) { es_quantize_q8_row(x, n, dst); }
 
 #endif
 

@@ -74,6 +74,7 @@ typedef void es_rowdot_q8_fn(const void *w, const uint8_t *xq, int64_t xq_stride
  * have none (F32, F16, BF16: their activations stay F32). */
 es_rowdot_q8_fn *es_rowdot_q8_portable(es_dtype type);
 es_rowdot_q8_fn *es_rowdot_q8_avx512(es_dtype type);
+es_rowdot_q8_fn *es_rowdot_q8_avx512_kquant(es_dtype type); /* its K-quant part */
 es_rowdot_q8_fn *es_rowdot_q8_avx2(es_dtype type);
 
 /* Several weight rows at once: out[b * out_stride + r] for r < nr, b < nb
