@@ -79,6 +79,27 @@ static void test_rowdot_q8_rows(void) {
         }
         CHECK(es_rowdot_q8_rows_avx512(ES_Q4_K) == NULL && es_rowdot_q8_rows_avx512(ES_F32) == NULL);
         CHECK(compared == 2 * 45 * 45);
+        /* one activation row (the decode kernel): more rows than one pass carries (70), a row longer than one
+         * slice of prepared activations (131 blocks: 64 pairs + 1.5) */
+        enum { DROWS = 70, DCOLS = 131 * 32 };
+        static float dw_f32[DCOLS], dx[DCOLS], d_got[DROWS], d_want[DROWS];
+        uint8_t *dxq = aligned_alloc(64, (size_t)es_q8_row_bytes(DCOLS));
+        for (int i = 0; i < DCOLS; i++) dx[i] = uniform(&r, -3, 3);
+        es_quantize_q8_row(dx, DCOLS, dxq);
+        for (size_t t = 0; t < 2; t++) {
+            int64_t row_bytes = es_dtype_row_bytes(types[t], DCOLS);
+            uint8_t *data = malloc((size_t)(DROWS * row_bytes));
+            for (int i = 0; i < DROWS; i++) {
+                for (int c = 0; c < DCOLS; c++) dw_f32[c] = uniform(&r, -1, 1);
+                es_quantize_row(types[t], dw_f32, data + i * row_bytes, DCOLS);
+                es_rowdot_q8_avx512(types[t])(data + i * row_bytes, dxq, 0, 1, DCOLS, &d_want[i], 1);
+            }
+            es_rowdot_q8_rows_avx512(types[t])(data, (size_t)row_bytes, DROWS, dxq, 0, 1, DCOLS, d_got, 1);
+            CHECKF(same_floats(d_got, d_want, DROWS), "%s: one activation row against %d rows of %d differs",
+                   es_dtype_name(types[t]), DROWS, DCOLS);
+            free(data);
+        }
+        free(dxq);
         /* through the driver: batches 2-9 (several rows) as batch 1 (one-row) row by row, 1 and 2 threads */
         enum { MROWS = 37 };
         static float wm[MROWS * COLS], y_one[NB * MROWS], y_avx512[NB * MROWS];
