@@ -8,6 +8,7 @@
  * NaN and inf inputs, then through the matmul driver on 1 and 2 threads
  * against batch 1. */
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,17 +123,20 @@ static void test_rowdot_q8_rows(void) {
     }
 }
 
-/* The AVX-512 several-rows dot with F32 activations (F32, F16, BF16
- * weights) against the AVX-512 one-row dot, pair by pair: row counts 1-9
- * (groups of 4 and the rest), batches 1-9 (blocks of 3 and the rest), rows
+/* The several-rows dot with F32 activations (F32, F16, BF16 weights) of an
+ * ISA against its one-row dot, pair by pair: row counts 1-9 (groups of 4
+ * or 3 and the rest), batches 1-9 (blocks of 3 or 2 and the rest), rows
  * of 2,119 elements (two passes of 64 chunks: 64 + 2, then a tail of 7),
  * an inf and a NaN among the activations; 269 rows (more groups than one
  * call carries at once); then the driver. */
-static void test_rowdot_rows(void) {
-    TEST("AVX-512 several-row dots (F32, F16, BF16): bit for bit the one-row dot, and in matmul") {
+static void test_rowdot_rows(es_isa isa) {
+    char name[128];
+    snprintf(name, sizeof name, "%s several-row dots (F32, F16, BF16): bit for bit the one-row dot, and in matmul",
+             es_isa_name(isa));
+    TEST(name) {
         enum { COLS = 2048 + 64 + 7, ROWS = 9, NB = 9, OS = ROWS + 2, WIDE = 269, WCOLS = 64 + 5 };
-        if (!es_isa_available(ES_ISA_AVX512)) {
-            test_skip("this CPU has no AVX-512");
+        if (!es_isa_available(isa)) {
+            test_skip("this CPU lacks the ISA");
             continue;
         }
         static const es_dtype types[] = {ES_F32, ES_F16, ES_BF16};
@@ -143,8 +147,8 @@ static void test_rowdot_rows(void) {
         x[2 * COLS + 5] = INFINITY, x[7 * COLS + 2100] = NAN; /* a chunk's inf; a NaN in a row's tail */
         int compared = 0;
         for (size_t t = 0; t < 3; t++) {
-            es_rowdot_rows_fn *rows = es_rowdot_rows_avx512(types[t]);
-            es_rowdot_fn *one = es_rowdot_avx512(types[t]);
+            es_rowdot_rows_fn *rows = isa == ES_ISA_AVX512 ? es_rowdot_rows_avx512(types[t]) : es_rowdot_rows_avx2(types[t]);
+            es_rowdot_fn *one = isa == ES_ISA_AVX512 ? es_rowdot_avx512(types[t]) : es_rowdot_avx2(types[t]);
             CHECK(rows != NULL && one != NULL);
             if (!rows || !one) continue;
             int64_t row_bytes = es_dtype_row_bytes(types[t], COLS);
@@ -175,7 +179,7 @@ static void test_rowdot_rows(void) {
                    es_dtype_name(types[t]), WIDE);
             free(data);
         }
-        CHECK(es_rowdot_rows_avx512(ES_Q8_0) == NULL && es_rowdot_rows_avx512(ES_Q4_K) == NULL);
+        CHECK(es_rowdot_rows_avx512(ES_Q8_0) == NULL && es_rowdot_rows_avx2(ES_Q4_K) == NULL);
         CHECK(compared == 3 * 45 * 45);
         /* through the driver: batches 2-9 as batch 1 row by row, 1 and 2 threads (tiles of uneven size) */
         enum { MROWS = 101 };
@@ -188,12 +192,12 @@ static void test_rowdot_rows(void) {
                 es_quantize_row(types[t], w_f32, data + i * row_bytes, COLS);
             }
             es_tensor wt = {types[t], {COLS, MROWS}, data};
-            for (int b = 0; b < NB; b++) es_matmul_isa(ES_ISA_AVX512, &wt, x + b * COLS, 1, y_one + b * MROWS, 1);
+            for (int b = 0; b < NB; b++) es_matmul_isa(isa, &wt, x + b * COLS, 1, y_one + b * MROWS, 1);
             for (int nb = 2; nb <= NB; nb++)
                 for (int threads = 1; threads <= 2; threads++) {
-                    es_matmul_isa(ES_ISA_AVX512, &wt, x, nb, y, threads);
-                    CHECKF(same_floats(y, y_one, nb * MROWS), "%s batch %d threads %d: AVX-512 matmul differs from batch 1",
-                           es_dtype_name(types[t]), nb, threads);
+                    es_matmul_isa(isa, &wt, x, nb, y, threads);
+                    CHECKF(same_floats(y, y_one, nb * MROWS), "%s %s batch %d threads %d: matmul differs from batch 1",
+                           es_isa_name(isa), es_dtype_name(types[t]), nb, threads);
                 }
             free(data);
         }
@@ -202,5 +206,6 @@ static void test_rowdot_rows(void) {
 
 void suite_kernel_tiles(void) {
     test_rowdot_q8_rows();
-    test_rowdot_rows();
+    test_rowdot_rows(ES_ISA_AVX512);
+    test_rowdot_rows(ES_ISA_AVX2);
 }

@@ -258,6 +258,7 @@ void es_matmul_isa(es_isa isa, const es_tensor *w, const float *x, int n_batch,
         plan.dot = rowdot_for(isa, w->type);
 #ifdef ES_X86
         if (isa == ES_ISA_AVX512) plan.dot_rows = es_rowdot_rows_avx512(w->type);
+        if (isa == ES_ISA_AVX2) plan.dot_rows = es_rowdot_rows_avx2(w->type);
 #endif
     }
     if ((!plan.dot && !plan.xq) || row_bytes < 0) { /* no kernel (or memory): NaN, so the slip shows */

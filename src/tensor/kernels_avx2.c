@@ -228,6 +228,111 @@ INLINE void rowdot(es_dtype type, const void *w, const float *x, int64_t xs, int
 
 ES_DEFINE_ROWDOT_TABLE(es_rowdot_avx2, TARGET)
 
+/* ---- several weight rows at once (F32, F16, BF16) ---------------------
+ * kernels_avx512.c's tile scheme with 8-lane vectors: A_NR weight rows x
+ * A_NB activation rows, each 8-element part of a chunk converted once for
+ * the A_NB rows and each activation part loaded once for the A_NR rows;
+ * the accumulators are the one-row dot's two per (row, b), fed in the same
+ * order, so the bits are the same. 3 x 2 fills 15 of the 16 registers (12
+ * accumulators, 2 activations, 1 weight). Measured on a Zen 4 core forced
+ * to this path (F16, 8192 x 2048, batch 128, one thread, alternating in one
+ * process): one-row dot 39 GFLOP/s, 2 x 3 tiles 66, 3 x 2 tiles 71. */
+#define A_NR 3
+#define A_NB 2
+_Static_assert(A_NB == 2, "rowdot_f_rows dispatches batch blocks of 2 and 1");
+#define A_K_CHUNKS 64  /* chunks per pass: the activations' share stays in L1 */
+#define A_MAX_GROUPS 64
+
+/* Part i (elements 32k + 8i .. + 7) of chunk k of a F32 / F16 / BF16 row. */
+INLINE __m256 load_part(es_dtype type, const uint8_t *w, int64_t k, int i) {
+    if (type == ES_F32) return _mm256_loadu_ps((const float *)(const void *)w + 32 * k + 8 * i);
+    if (type == ES_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(w + 64 * k + 16 * i)));
+    return bf16x8(w + 64 * k + 16 * i);
+}
+
+/* Chunks k0 .. k1 of a tile; acc holds (row, b)'s two accumulators at
+ * 2 * (r * A_NB + b) and + 1, carried in memory between passes. */
+INLINE void rowdot_f_tile(es_dtype type, int nb, const uint8_t *w, size_t ws, const float *x, int64_t xs,
+                          int64_t k0, int64_t k1, __m256 *acc) {
+    __m256 a[2][A_NR][A_NB];
+#pragma GCC unroll 4
+    for (int r = 0; r < A_NR; r++)
+#pragma GCC unroll 4
+        for (int b = 0; b < nb; b++) a[0][r][b] = acc[2 * (r * A_NB + b)], a[1][r][b] = acc[2 * (r * A_NB + b) + 1];
+    for (int64_t k = k0; k < k1; k++) {
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            __m256 xv[A_NB];
+#pragma GCC unroll 4
+            for (int b = 0; b < nb; b++) {
+                xv[b] = _mm256_loadu_ps(x + b * xs + 32 * k + 8 * i);
+                __asm__("" : "+x"(xv[b])); /* keep it in a register (else reloaded per row) */
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < A_NR; r++) {
+                __m256 wv = load_part(type, w + (size_t)r * ws, k, i);
+#pragma GCC unroll 4
+                for (int b = 0; b < nb; b++) a[i % 2][r][b] = _mm256_fmadd_ps(wv, xv[b], a[i % 2][r][b]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < A_NR; r++)
+#pragma GCC unroll 4
+        for (int b = 0; b < nb; b++) acc[2 * (r * A_NB + b)] = a[0][r][b], acc[2 * (r * A_NB + b) + 1] = a[1][r][b];
+}
+
+INLINE void rowdot_f_rows(es_dtype type, const uint8_t *w, size_t ws, int nr, const float *x, int64_t xs,
+                          int nb, int64_t n, float *out, int64_t os) {
+    __m256 acc[A_MAX_GROUPS][2 * A_NR * A_NB];
+    int64_t n_chunks = n / 32;
+    int groups = nr / A_NR;
+    for (int g0 = 0; g0 < groups; g0 += A_MAX_GROUPS) {
+        int ng = groups - g0 < A_MAX_GROUPS ? groups - g0 : A_MAX_GROUPS;
+        const uint8_t *wg = w + (size_t)g0 * A_NR * ws;
+        for (int b0 = 0; b0 < nb; b0 += A_NB) {
+            int g = nb - b0 < A_NB ? nb - b0 : A_NB;
+            const float *xb = x + b0 * xs;
+            float *ob = out + b0 * os + g0 * A_NR;
+            for (int i = 0; i < ng; i++)
+                for (int j = 0; j < 2 * A_NR * A_NB; j++) acc[i][j] = _mm256_setzero_ps();
+            for (int64_t k0 = 0; k0 < n_chunks; k0 += A_K_CHUNKS) {
+                int64_t k1 = n_chunks - k0 < A_K_CHUNKS ? n_chunks : k0 + A_K_CHUNKS;
+                for (int i = 0; i < ng; i++) {
+                    const uint8_t *wr = wg + (size_t)i * A_NR * ws;
+                    if (g == 2) rowdot_f_tile(type, 2, wr, ws, xb, xs, k0, k1, acc[i]);
+                    else rowdot_f_tile(type, 1, wr, ws, xb, xs, k0, k1, acc[i]);
+                }
+            }
+            for (int i = 0; i < ng; i++)
+                for (int r = 0; r < A_NR; r++)
+                    for (int b = 0; b < g; b++) { /* the one-row dot's reduction and tail */
+                        const uint8_t *wr = wg + (size_t)(i * A_NR + r) * ws;
+                        float sum = hsum(_mm256_add_ps(acc[i][2 * (r * A_NB + b)], acc[i][2 * (r * A_NB + b) + 1]));
+                        float tail = n_chunks * 32 < n ? tail_dot(type, wr, xb + b * xs, n_chunks * 32, n) : 0.0f;
+                        ob[b * os + i * A_NR + r] = sum + tail;
+                    }
+        }
+    }
+    for (int r = groups * A_NR; r < nr; r++)
+        for (int b0 = 0; b0 < nb; b0 += ES_ROWDOT_MAX_NB)
+            rowdot(type, w + (size_t)r * ws, x + b0 * xs, xs, nb - b0 < ES_ROWDOT_MAX_NB ? nb - b0 : ES_ROWDOT_MAX_NB,
+                   n, out + b0 * os + r, os);
+}
+
+#define ES_ROWDOT_ROWS_ENTRY(name, type)                                                           \
+    TARGET static void name(const void *w, size_t ws, int nr, const float *x, int64_t xs, int nb, \
+                            int64_t n, float *out, int64_t os) {                                   \
+        rowdot_f_rows(type, w, ws, nr, x, xs, nb, n, out, os);                                     \
+    }
+ES_ROWDOT_ROWS_ENTRY(rows_f32, ES_F32)
+ES_ROWDOT_ROWS_ENTRY(rows_f16, ES_F16)
+ES_ROWDOT_ROWS_ENTRY(rows_bf16, ES_BF16)
+
+es_rowdot_rows_fn *es_rowdot_rows_avx2(es_dtype type) {
+    return type == ES_F32 ? rows_f32 : type == ES_F16 ? rows_f16 : type == ES_BF16 ? rows_bf16 : NULL;
+}
+
 /* ---- integer row dots (8-bit activations) -------------------------------
  * The arithmetic of kernels_portable.c's integer path, whose float steps
  * these repeat in the same order, so the two agree bit for bit: per
@@ -436,6 +541,11 @@ es_rowdot_fn *es_rowdot_avx2(es_dtype type) {
 }
 
 es_rowdot_q8_fn *es_rowdot_q8_avx2(es_dtype type) {
+    (void)type;
+    return NULL;
+}
+
+es_rowdot_rows_fn *es_rowdot_rows_avx2(es_dtype type) {
     (void)type;
     return NULL;
 }

@@ -93,10 +93,11 @@ static inline int es_uses_q8_activations(es_dtype type) {
 /* Several weight rows at once with F32 activations: out[b * out_stride + r]
  * for r < nr, b < nb is bit for bit what es_rowdot_fn gives for weight row
  * r (at w + r * w_stride) and activation row b. Any nr, nb >= 1. Only
- * where a wider kernel pays (AVX-512: F32, F16, BF16), else NULL. */
+ * where a wider kernel pays (AVX-512, AVX2: F32, F16, BF16), else NULL. */
 typedef void es_rowdot_rows_fn(const void *w, size_t w_stride, int nr, const float *x, int64_t x_stride,
                                int nb, int64_t n, float *out, int64_t out_stride);
 es_rowdot_rows_fn *es_rowdot_rows_avx512(es_dtype type);
+es_rowdot_rows_fn *es_rowdot_rows_avx2(es_dtype type);
 
 /* The row dot of each ISA for a weight type, NULL if it has none. The SIMD
  * ones may be called only when the CPU has the ISA. */
