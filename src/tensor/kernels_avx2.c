@@ -241,7 +241,7 @@ ES_DEFINE_ROWDOT_TABLE(es_rowdot_avx2, TARGET)
 #define A_NB 2
 _Static_assert(A_NB == 2, "rowdot_f_rows dispatches batch blocks of 2 and 1");
 #define A_K_CHUNKS 64  /* chunks per pass: the activations' share stays in L1 */
-#define A_MAX_GROUPS 64
+#define A_MAX_GROUPS 16 /* row groups whose accumulators a call carries at once; more: in slices */
 
 /* Part i (elements 32k + 8i .. + 7) of chunk k of a F32 / F16 / BF16 row. */
 INLINE __m256 load_part(es_dtype type, const uint8_t *w, int64_t k, int i) {

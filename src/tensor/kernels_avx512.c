@@ -286,7 +286,7 @@ INLINE void rowdot_f_tile(es_dtype type, int nb, const uint8_t *w, size_t ws, co
  * across the row groups; 8192-element rows (Llama's w2) otherwise stream
  * 96 KiB of activations from L2 per group. Measured ... */
 #define F_K_CHUNKS 64
-#define F_MAX_GROUPS 64 /* row groups per call whose accumulators are carried; more: in slices */
+#define F_MAX_GROUPS 16 /* row groups whose accumulators a call carries at once (24 KiB of stack); more: in slices */
 
 /* The batch in blocks of F_NB, each over the rows in groups of F_NR, the
  * row in passes of F_K_CHUNKS chunks; then the 1-3 rows left over by the
