@@ -114,12 +114,12 @@ static int build_study_trace(const char *path, fixture_ids *ids) {
     ids->fc[0] = add_item(t, r1, "factual:1", "{\"study\":\"factual-creative\",\"category\":\"factual\"}", 2, 3, 2, 3);
     ids->fc[1] = add_item(t, r1, "creative:1", "{\"study\":\"factual-creative\",\"category\":\"creative\"}", 1, 4, 2, 3);
     for (int i = 0; i < 6; i++) {
-        char key[8];
+        char key[16];
         snprintf(key, sizeof key, "q%d", i);
         ids->sqa[i] = add_item(t, r2, key, "{\"study\":\"simpleqa\",\"gold\":\"x\"}", 2, 2, 0, 0);
     }
     for (int i = 0; i < 4; i++) {
-        char key[8];
+        char key[16];
         snprintf(key, sizeof key, "g%d", i);
         ids->gsm[i] = add_item(t, r3, key, "{\"study\":\"gsm8k\",\"gold\":\"7\"}", 2, 4, 1, 2);
     }

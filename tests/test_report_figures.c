@@ -176,7 +176,7 @@ static void test_main_figure_numbers(void) {
                 for (int i = 0; i < f.run.n_items; i++)
                     if (f.items[i].group && strcmp(f.items[i].group, g ? "creative" : "factual") == 0 && f.items[i].n_rows > step)
                         sum += fake_value(i, step, 0, !g), n++;
-                char st[8];
+                char st[16];
                 snprintf(st, sizeof st, "%d", step);
                 const char *line = csv_line(p->csv, g ? "creative" : "factual", st);
                 CHECKF(line != NULL, "step %d group %d", step, g);
@@ -239,7 +239,7 @@ static void test_heatmap_numbers(void) {
                     if (strcmp(f.items[i].group, "factual") == 0) a[na++] = s / f.items[i].n_rows;
                     else b[nb++] = s / f.items[i].n_rows;
                 }
-                char ls[8], hs[8];
+                char ls[16], hs[16];
                 snprintf(ls, sizeof ls, "%d", l), snprintf(hs, sizeof hs, "%d", h);
                 const char *line = csv_line(p->csv, ls, hs);
                 double auc = NAN;
