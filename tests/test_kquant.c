@@ -632,6 +632,67 @@ static void test_rowdots_q8_avx2(void) {
     }
 }
 
+/* The AVX-512 integer row dots with up to 12 activation rows per call (so
+ * the kernel splits them into blocks of 8, 4, 2, 1 in every way), n with
+ * several super-blocks: each output bit for bit a one-row call, and each
+ * one-row output against the double reference (a NaN activation block
+ * must give NaN). The order of the AVX-512 sums is its own, so the bits
+ * are not compared with the other ISAs. */
+static void test_rowdots_q8_avx512_nb(void) {
+    TEST("K-quants: AVX-512 integer row dots, every nb 1-12 bit for bit nb 1, vs double reference") {
+        if (!es_isa_available(ES_ISA_AVX512)) {
+            test_skip("this CPU has no AVX-512");
+            continue;
+        }
+        enum { NB = 12 };
+        static const int64_t lens[] = {256, 1280, 4096};
+        rng r = {53};
+        int64_t xqs = es_q8_row_bytes(4096) + 64;
+        float *x = malloc(NB * 4096 * sizeof *x), single[NB], got[NB * ROWDOT_OS];
+        double *xhat = malloc(4096 * sizeof *xhat), *deq = malloc(4096 * sizeof *deq);
+        double *wmag = malloc(4096 * sizeof *wmag);
+        uint8_t *xq = aligned_alloc(64, (size_t)(NB * xqs)), *row = malloc(16 * 210);
+        int compared = 0;
+        for (int t = 0; t < N_K; t++) {
+            es_rowdot_q8_fn *dot = es_rowdot_q8_avx512(k_types[t]);
+            CHECKF(dot != NULL, "%s: no AVX-512 integer row dot", es_dtype_name(k_types[t]));
+            if (!dot) continue;
+            for (int li = 0; li < 3; li++)
+                for (int variant = 0; variant < 4; variant++) { /* random bytes: bit 0; a NaN block: bit 1 */
+                    int64_t n = lens[li];
+                    make_q8_rows(&r, n, NB, variant >> 1, x);
+                    for (int b = 0; b < NB; b++) es_quantize_q8_row(x + b * n, n, xq + b * xqs);
+                    make_k_row(k_types[t], n, variant & 1, &r, row);
+                    ref_decode_row_mag(k_types[t], row, n, deq, wmag);
+                    for (int b = 0; b < NB; b++) {
+                        dot(row, xq + b * xqs, xqs, 1, n, &single[b], 1);
+                        if (variant >> 1 && b == 1) {
+                            CHECKF(isnan(single[b]), "%s n %lld: a NaN activation block gave %.9g",
+                                   es_dtype_name(k_types[t]), (long long)n, single[b]);
+                            continue;
+                        }
+                        ref_q8_activations(x + b * n, n, xhat);
+                        double ref = 0, mag = 0;
+                        for (int64_t c = 0; c < n; c++) ref += deq[c] * xhat[c], mag += wmag[c] * fabs(xhat[c]);
+                        CHECKF(fabs(single[b] - ref) <= (double)(n / 8 + 16) * 0x1p-24 * mag,
+                               "%s n %lld variant %d row %d: %.9g, want %.9g", es_dtype_name(k_types[t]),
+                               (long long)n, variant, b, single[b], ref);
+                    }
+                    for (int nb = 1; nb <= NB; nb++) {
+                        dot(row, xq, xqs, nb, n, got, ROWDOT_OS);
+                        for (int b = 0; b < nb; b++, compared++)
+                            CHECKF(same_bits(got[b * ROWDOT_OS], single[b]),
+                                   "%s n %lld variant %d nb %d row %d: %.9g, one-row call %.9g",
+                                   es_dtype_name(k_types[t]), (long long)n, variant, nb, b, got[b * ROWDOT_OS],
+                                   single[b]);
+                    }
+                }
+        }
+        printf("  AVX-512 integer row dots, nb 1-12 vs nb 1: %d outputs compared\n", compared);
+        free(x), free(xhat), free(deq), free(wmag), free(xq), free(row);
+    }
+}
+
 /* ---- (d) matrix products: batch sizes and threads ---------------------- */
 
 static void test_matmul_identity(void) {
@@ -703,5 +764,6 @@ void suite_kquant(void) {
     test_rowdots();
     test_rowdots_q8();
     test_rowdots_q8_avx2();
+    test_rowdots_q8_avx512_nb();
     test_matmul_identity();
 }
