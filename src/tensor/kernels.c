@@ -188,7 +188,7 @@ static void matmul_tile(const matmul_plan *p, int64_t tile) {
         float *yb = p->y + (int64_t)b0 * p->n_rows;
         if (p->dot_q8) {
             const uint8_t *xb = p->xq + (int64_t)b0 * p->xq_bytes;
-            if (p->dot_q8_rows) { /* the tile's rows at once: the activations' share of the work done once */
+            if (p->dot_q8_rows && nb > 1) { /* the tile's rows at once: one activation load serves several */
                 p->dot_q8_rows(p->w + (size_t)r0 * p->row_bytes, p->row_bytes, (int)(r1 - r0), xb,
                                p->xq_bytes, nb, p->n_cols, yb + r0, p->n_rows);
                 continue;

@@ -183,84 +183,10 @@ INLINE void rowdot_q_tile(es_dtype type, int nr, int nb, const uint8_t *w, size_
         for (int b = 0; b < nb; b++) out[b * os + r] = _mm512_reduce_add_ps(acc[r][b]);
 }
 
-/* ---- one activation row against many weight rows (decode) ------------
- * With one activation row, the one-row dot above spends as much work on
- * the activation (sign flip by the weight's sign, scale shuffle) as on the
- * weights. Here the activation's share is done once per call for all the
- * rows: per pair of blocks its codes (zero past the last block), its
- * scales spread over the lanes, and each lane's start value, -128 x (the
- * sum of its 4 codes), so that the weights can go in unsigned, as w + 128,
- * and a lane ends at sum q * w exactly. The int32 lanes, the scale products
- * and the FMA chain are rowdot_q_nb's: the same bits. Measured, one Zen 4
- * core, a 128 x 2048 matrix (in L2), old and new alternating in one
- * process: Q8_0 42 -> 46 GB/s of weights, Q4_0 16 -> 19; from memory both
- * stream at the same ~28 GB/s as before (a 256-bit version, one block at a
- * time, was slower: 36 GB/s, bound by its 5 loads per block; software
- * prefetching 0.5-4 KiB ahead only slowed it). The row is prepared in
- * slices of D_PAIRS pairs (12 KiB), each slice passing over all the rows
- * (accumulators carried in memory). */
-#define D_PAIRS 64
-#define D_ROWS 64 /* rows whose accumulators a slice carries; more: in groups */
-
-typedef struct decode_pair {
-    __m512i x;    /* the two blocks' codes (the second zero past the last block) */
-    __m512i base; /* lane l: -128 x the sum of codes 4l .. 4l+3 */
-    __m512 sx;    /* lanes 0-7: the first block's scale, 8-15: the second's (or 0) */
-} decode_pair;
-
-INLINE void decode_prepare(const uint8_t *row, int64_t n, int64_t p0, int n_pairs, decode_pair *dp) {
-    int64_t n_blocks = n / 32;
-    const __m512i pair_idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i bias = _mm512_set1_epi8((char)0x80);
-    for (int i = 0; i < n_pairs; i++) {
-        int64_t p = p0 + i;
-        int two = 2 * p + 1 < n_blocks;
-        __m512i x = _mm512_maskz_loadu_epi8(two ? ~0ull : 0xffffffffull, row + 64 * p);
-        __m128 dx = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(const void *)(es_q8_scales(row, n) + 2 * p)));
-        dp[i].x = x;
-        dp[i].base = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, x));
-        dp[i].sx = _mm512_maskz_permutexvar_ps(two ? 0xffff : 0x00ff, pair_idx, _mm512_castps128_ps512(dx));
-    }
-}
-
-INLINE void rowdot_q_decode(es_dtype type, const uint8_t *w, size_t ws, int nr, const uint8_t *row, int64_t n,
-                            float *out) {
-    decode_pair dp[D_PAIRS];
-    __m512 acc[D_ROWS];
-    int64_t n_blocks = n / 32, n_pairs = (n_blocks + 1) / 2;
-    const __m512i top = _mm512_set1_epi8((char)0x80);
-    for (int r0 = 0; r0 < nr; r0 += D_ROWS) {
-        int rows = nr - r0 < D_ROWS ? nr - r0 : D_ROWS;
-        for (int r = 0; r < rows; r++) acc[r] = _mm512_setzero_ps();
-        for (int64_t p0 = 0; p0 < n_pairs; p0 += D_PAIRS) {
-            int np = n_pairs - p0 < D_PAIRS ? (int)(n_pairs - p0) : D_PAIRS;
-            decode_prepare(row, n, p0, np, dp);
-            for (int r = 0; r < rows; r++) {
-                const uint8_t *wr = w + (size_t)(r0 + r) * ws;
-                __m512 a = acc[r];
-                for (int i = 0; i < np; i++) {
-                    int64_t p = p0 + i;
-                    __m512 dw; /* w + 128: the top bit flipped (a missing second block: 128s, against 0 codes) */
-                    __m512i wu = _mm512_xor_si512(q_pair_weights(type, wr, p, 2 * p + 1 < n_blocks, &dw), top);
-                    __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(dp[i].base, wu, dp[i].x));
-                    a = _mm512_fmadd_ps(f, _mm512_mul_ps(dw, dp[i].sx), a);
-                }
-                acc[r] = a;
-            }
-        }
-        for (int r = 0; r < rows; r++) out[r0 + r] = _mm512_reduce_add_ps(acc[r]);
-    }
-}
-
-/* One activation row: rowdot_q_decode. Else rows in groups of Q_NR (the
- * last group 1-3 rows), each over the batch in blocks of Q_NB; the rest of
- * the batch by the single-row dot. */
+/* Rows in groups of Q_NR (the last group 1-3 rows), each over the batch in
+ * blocks of Q_NB; the rest of the batch by the single-row dot. */
 INLINE void rowdot_q_rows(es_dtype type, const uint8_t *w, size_t ws, int nr, const uint8_t *xq, int64_t xs,
                           int nb, int64_t n, float *out, int64_t os) {
-    if (nb == 1) {
-        rowdot_q_decode(type, w, ws, nr, xq, n, out);
-        return;
-    }
     int full = nb / Q_NB * Q_NB;
     for (; nr > 0; nr -= Q_NR, w += Q_NR * ws, out += Q_NR) {
         int g = nr < Q_NR ? nr : Q_NR;
