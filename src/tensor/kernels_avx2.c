@@ -251,14 +251,18 @@ INLINE __m256 load_part(es_dtype type, const uint8_t *w, int64_t k, int i) {
 }
 
 /* Chunks k0 .. k1 of a tile; acc holds (row, b)'s two accumulators at
- * 2 * (r * A_NB + b) and + 1, carried in memory between passes. */
+ * 2 * (r * A_NB + b) and + 1, carried in memory between passes (the first
+ * pass, k0 = 0, starts from zero). */
 INLINE void rowdot_f_tile(es_dtype type, int nb, const uint8_t *w, size_t ws, const float *x, int64_t xs,
                           int64_t k0, int64_t k1, __m256 *acc) {
     __m256 a[2][A_NR][A_NB];
 #pragma GCC unroll 4
     for (int r = 0; r < A_NR; r++)
 #pragma GCC unroll 4
-        for (int b = 0; b < nb; b++) a[0][r][b] = acc[2 * (r * A_NB + b)], a[1][r][b] = acc[2 * (r * A_NB + b) + 1];
+        for (int b = 0; b < nb; b++) {
+            a[0][r][b] = k0 ? acc[2 * (r * A_NB + b)] : _mm256_setzero_ps();
+            a[1][r][b] = k0 ? acc[2 * (r * A_NB + b) + 1] : _mm256_setzero_ps();
+        }
     for (int64_t k = k0; k < k1; k++) {
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++) {
@@ -294,8 +298,9 @@ INLINE void rowdot_f_rows(es_dtype type, const uint8_t *w, size_t ws, int nr, co
             int g = nb - b0 < A_NB ? nb - b0 : A_NB;
             const float *xb = x + b0 * xs;
             float *ob = out + b0 * os + g0 * A_NR;
-            for (int i = 0; i < ng; i++)
-                for (int j = 0; j < 2 * A_NR * A_NB; j++) acc[i][j] = _mm256_setzero_ps();
+            if (n_chunks == 0) /* no pass to start the accumulators: a row shorter than a chunk */
+                for (int i = 0; i < ng; i++)
+                    for (int j = 0; j < 2 * A_NR * A_NB; j++) acc[i][j] = _mm256_setzero_ps();
             for (int64_t k0 = 0; k0 < n_chunks; k0 += A_K_CHUNKS) {
                 int64_t k1 = n_chunks - k0 < A_K_CHUNKS ? n_chunks : k0 + A_K_CHUNKS;
                 for (int i = 0; i < ng; i++) {
