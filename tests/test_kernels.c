@@ -629,7 +629,7 @@ static void test_matmul_type(es_dtype type) {
     }
 }
 
-/* Few shapes, chosen for uneven splits (17 rows: tiles of 9 + 8; 2080
+/* Few shapes, chosen for uneven splits (17 rows: tiles of 12 + 5; 2080
  * columns of F32: tiles of 7, 7, 3), because on a busy machine every
  * parallel region can cost milliseconds (idle OpenMP workers spin). */
 static void test_matmul_threads(void) {

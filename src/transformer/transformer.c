@@ -425,6 +425,19 @@ static void add_rows(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
+/* es_swiglu over n rows of `width`, split over the threads for a batch
+ * (element-wise, so the split changes no value; one token is left to one
+ * thread: waking the others costs more than its 8k exponentials). */
+static void swiglu_rows(float *out, const float *gate, const float *up, int n, int width, int n_threads) {
+    if (n <= 1 || n_threads <= 1) {
+        es_swiglu(out, gate, up, n * width);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+    for (int i = 0; i < n; i++)
+        es_swiglu(out + (size_t)i * width, gate + (size_t)i * width, up + (size_t)i * width, width);
+}
+
 static void rmsnorm_rows(float *out, const float *x, const es_tensor *w, int n,
                          const es_config *c) {
     for (int i = 0; i < n; i++)
@@ -473,7 +486,7 @@ static void ffn_block(es_context *ctx, int l, int n) {
     /* SwiGLU: silu(x W_gate) * (x W_up) */
     linear(&L->w_gate, s->xn, n, s->gate, nt);
     linear(&L->w_up, s->xn, n, s->up, nt);
-    es_swiglu(s->hidden, s->gate, s->up, n * c->hidden_dim);
+    swiglu_rows(s->hidden, s->gate, s->up, n, c->hidden_dim, nt);
     /* down projection, residual */
     linear(&L->w_down, s->hidden, n, s->proj, nt);
     add_rows(s->x, s->proj, (size_t)n * c->dim);
