@@ -19,7 +19,7 @@ BENCH_ARGS=${BENCH_ARGS:--p 128 -n 64 --ctx 1024}
 VOCAB=${VOCAB:-../shared/tokenizers/llama3/tokenizer.json}
 SEED=${SEED:-1}
 LLAMA_BENCH=${LLAMA_BENCH:-}       # optional: a llama-bench binary, run on the same files
-LLAMA_ARGS=${LLAMA_ARGS:--p 128 -n 64}
+LLAMA_ARGS=${LLAMA_ARGS:--p 128 -n 64 -mmp 0}  # -mmp 0: read the file, as entroscope does (see bench/README.md)
 LLAMA_QUANTIZE=${LLAMA_QUANTIZE:-} # optional: makes a type synth rejects from the F16 file
 
 say() { echo "bench/run.sh: $*" >&2; }
