@@ -239,9 +239,6 @@ ES_DEFINE_ROWDOT_TABLE(es_rowdot_avx2, TARGET)
  * process): one-row dot 39 GFLOP/s, 2 x 3 tiles 66, 3 x 2 tiles 71. */
 #define A_NR 3
 #define A_NB 2
-_Static_assert(A_NB == 2, "rowdot_f_rows dispatches batch blocks of 2 and 1");
-#define A_K_CHUNKS 64  /* chunks per pass: the activations' share stays in L1 */
-#define A_MAX_GROUPS 16 /* row groups whose accumulators a call carries at once; more: in slices */
 
 /* Part i (elements 32k + 8i .. + 7) of chunk k of a F32 / F16 / BF16 row. */
 INLINE __m256 load_part(es_dtype type, const uint8_t *w, int64_t k, int i) {
@@ -286,57 +283,15 @@ INLINE void rowdot_f_tile(es_dtype type, int nb, const uint8_t *w, size_t ws, co
         for (int b = 0; b < nb; b++) acc[2 * (r * A_NB + b)] = a[0][r][b], acc[2 * (r * A_NB + b) + 1] = a[1][r][b];
 }
 
-INLINE void rowdot_f_rows(es_dtype type, const uint8_t *w, size_t ws, int nr, const float *x, int64_t xs,
-                          int nb, int64_t n, float *out, int64_t os) {
-    __m256 acc[A_MAX_GROUPS][2 * A_NR * A_NB];
-    int64_t n_chunks = n / 32;
-    int groups = nr / A_NR;
-    for (int g0 = 0; g0 < groups; g0 += A_MAX_GROUPS) {
-        int ng = groups - g0 < A_MAX_GROUPS ? groups - g0 : A_MAX_GROUPS;
-        const uint8_t *wg = w + (size_t)g0 * A_NR * ws;
-        for (int b0 = 0; b0 < nb; b0 += A_NB) {
-            int g = nb - b0 < A_NB ? nb - b0 : A_NB;
-            const float *xb = x + b0 * xs;
-            float *ob = out + b0 * os + g0 * A_NR;
-            if (n_chunks == 0) /* no pass to start the accumulators: a row shorter than a chunk */
-                for (int i = 0; i < ng; i++)
-                    for (int j = 0; j < 2 * A_NR * A_NB; j++) acc[i][j] = _mm256_setzero_ps();
-            for (int64_t k0 = 0; k0 < n_chunks; k0 += A_K_CHUNKS) {
-                int64_t k1 = n_chunks - k0 < A_K_CHUNKS ? n_chunks : k0 + A_K_CHUNKS;
-                for (int i = 0; i < ng; i++) {
-                    const uint8_t *wr = wg + (size_t)i * A_NR * ws;
-                    if (g == 2) rowdot_f_tile(type, 2, wr, ws, xb, xs, k0, k1, acc[i]);
-                    else rowdot_f_tile(type, 1, wr, ws, xb, xs, k0, k1, acc[i]);
-                }
-            }
-            for (int i = 0; i < ng; i++)
-                for (int r = 0; r < A_NR; r++)
-                    for (int b = 0; b < g; b++) { /* the one-row dot's reduction and tail */
-                        const uint8_t *wr = wg + (size_t)(i * A_NR + r) * ws;
-                        float sum = hsum(_mm256_add_ps(acc[i][2 * (r * A_NB + b)], acc[i][2 * (r * A_NB + b) + 1]));
-                        float tail = n_chunks * 32 < n ? tail_dot(type, wr, xb + b * xs, n_chunks * 32, n) : 0.0f;
-                        ob[b * os + i * A_NR + r] = sum + tail;
-                    }
-        }
-    }
-    for (int r = groups * A_NR; r < nr; r++)
-        for (int b0 = 0; b0 < nb; b0 += ES_ROWDOT_MAX_NB)
-            rowdot(type, w + (size_t)r * ws, x + b0 * xs, xs, nb - b0 < ES_ROWDOT_MAX_NB ? nb - b0 : ES_ROWDOT_MAX_NB,
-                   n, out + b0 * os + r, os);
-}
-
-#define ES_ROWDOT_ROWS_ENTRY(name, type)                                                           \
-    TARGET static void name(const void *w, size_t ws, int nr, const float *x, int64_t xs, int nb, \
-                            int64_t n, float *out, int64_t os) {                                   \
-        rowdot_f_rows(type, w, ws, nr, x, xs, nb, n, out, os);                                     \
-    }
-ES_ROWDOT_ROWS_ENTRY(rows_f32, ES_F32)
-ES_ROWDOT_ROWS_ENTRY(rows_f16, ES_F16)
-ES_ROWDOT_ROWS_ENTRY(rows_bf16, ES_BF16)
-
-es_rowdot_rows_fn *es_rowdot_rows_avx2(es_dtype type) {
-    return type == ES_F32 ? rows_f32 : type == ES_F16 ? rows_f16 : type == ES_BF16 ? rows_bf16 : NULL;
-}
+#define TILE_VEC __m256
+#define TILE_ZERO _mm256_setzero_ps()
+#define TILE_NR A_NR
+#define TILE_NB A_NB
+#define TILE_K_CHUNKS 64 /* the activations' share of a pass stays in L1 */
+#define TILE_MAX_GROUPS 16
+#define TILE_REDUCE(a, b) hsum(_mm256_add_ps(a, b))
+#define TILE_GETTER es_rowdot_rows_avx2
+#include "tensor/kernels_tiles_impl.h"
 
 /* ---- integer row dots (8-bit activations) -------------------------------
  * The arithmetic of kernels_portable.c's integer path, whose float steps

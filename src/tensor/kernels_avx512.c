@@ -288,66 +288,16 @@ INLINE void rowdot_f_tile(es_dtype type, int nb, const uint8_t *w, size_t ws, co
 
 /* Chunks per pass: the F_NB activation rows' share (24 KiB) stays in L1
  * across the row groups; 8192-element rows (Llama's w2) otherwise stream
- * 96 KiB of activations from L2 per group. Measured ... */
-#define F_K_CHUNKS 64
-#define F_MAX_GROUPS 16 /* row groups whose accumulators a call carries at once (24 KiB of stack); more: in slices */
-
-/* The batch in blocks of F_NB, each over the rows in groups of F_NR, the
- * row in passes of F_K_CHUNKS chunks; then the 1-3 rows left over by the
- * one-row dot. */
-INLINE void rowdot_f_rows(es_dtype type, const uint8_t *w, size_t ws, int nr, const float *x, int64_t xs,
-                          int nb, int64_t n, float *out, int64_t os) {
-    __m512 acc[F_MAX_GROUPS][2 * F_NR * F_NB];
-    int64_t n_chunks = n / 32;
-    int groups = nr / F_NR;
-    for (int g0 = 0; g0 < groups; g0 += F_MAX_GROUPS) {
-        int ng = groups - g0 < F_MAX_GROUPS ? groups - g0 : F_MAX_GROUPS;
-        const uint8_t *wg = w + (size_t)g0 * F_NR * ws;
-        for (int b0 = 0; b0 < nb; b0 += F_NB) {
-            int g = nb - b0 < F_NB ? nb - b0 : F_NB;
-            const float *xb = x + b0 * xs;
-            float *ob = out + b0 * os + g0 * F_NR;
-            if (n_chunks == 0) /* no pass to start the accumulators: a row shorter than a chunk */
-                for (int i = 0; i < ng; i++)
-                    for (int j = 0; j < 2 * F_NR * F_NB; j++) acc[i][j] = _mm512_setzero_ps();
-            for (int64_t k0 = 0; k0 < n_chunks; k0 += F_K_CHUNKS) {
-                int64_t k1 = n_chunks - k0 < F_K_CHUNKS ? n_chunks : k0 + F_K_CHUNKS;
-                for (int i = 0; i < ng; i++) {
-                    const uint8_t *wr = wg + (size_t)i * F_NR * ws;
-                    if (g == 3) rowdot_f_tile(type, 3, wr, ws, xb, xs, k0, k1, acc[i]);
-                    else if (g == 2) rowdot_f_tile(type, 2, wr, ws, xb, xs, k0, k1, acc[i]);
-                    else rowdot_f_tile(type, 1, wr, ws, xb, xs, k0, k1, acc[i]);
-                }
-            }
-            for (int i = 0; i < ng; i++)
-                for (int r = 0; r < F_NR; r++)
-                    for (int b = 0; b < g; b++) { /* the one-row dot's reduction and tail */
-                        const uint8_t *wr = wg + (size_t)(i * F_NR + r) * ws;
-                        float sum = _mm512_reduce_add_ps(
-                            _mm512_add_ps(acc[i][2 * (r * F_NB + b)], acc[i][2 * (r * F_NB + b) + 1]));
-                        float tail = n_chunks * 32 < n ? tail_dot(type, wr, xb + b * xs, n_chunks * 32, n) : 0.0f;
-                        ob[b * os + i * F_NR + r] = sum + tail;
-                    }
-        }
-    }
-    for (int r = groups * F_NR; r < nr; r++)
-        for (int b0 = 0; b0 < nb; b0 += ES_ROWDOT_MAX_NB)
-            rowdot(type, w + (size_t)r * ws, x + b0 * xs, xs, nb - b0 < ES_ROWDOT_MAX_NB ? nb - b0 : ES_ROWDOT_MAX_NB,
-                   n, out + b0 * os + r, os);
-}
-
-#define ES_ROWDOT_ROWS_ENTRY(name, type)                                                           \
-    TARGET static void name(const void *w, size_t ws, int nr, const float *x, int64_t xs, int nb, \
-                            int64_t n, float *out, int64_t os) {                                   \
-        rowdot_f_rows(type, w, ws, nr, x, xs, nb, n, out, os);                                     \
-    }
-ES_ROWDOT_ROWS_ENTRY(rows_f32, ES_F32)
-ES_ROWDOT_ROWS_ENTRY(rows_f16, ES_F16)
-ES_ROWDOT_ROWS_ENTRY(rows_bf16, ES_BF16)
-
-es_rowdot_rows_fn *es_rowdot_rows_avx512(es_dtype type) {
-    return type == ES_F32 ? rows_f32 : type == ES_F16 ? rows_f16 : type == ES_BF16 ? rows_bf16 : NULL;
-}
+ * 96 KiB of activations from L2 per group. */
+#define TILE_VEC __m512
+#define TILE_ZERO _mm512_setzero_ps()
+#define TILE_NR F_NR
+#define TILE_NB F_NB
+#define TILE_K_CHUNKS 64
+#define TILE_MAX_GROUPS 16 /* 24 KiB of accumulators on the stack; the driver passes at most 12 groups */
+#define TILE_REDUCE(a, b) _mm512_reduce_add_ps(_mm512_add_ps(a, b))
+#define TILE_GETTER es_rowdot_rows_avx512
+#include "tensor/kernels_tiles_impl.h"
 
 #else /* not x86: no such path */
 
