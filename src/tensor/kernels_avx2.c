@@ -471,16 +471,11 @@ INLINE void rowdot_k_q8_avx2(es_dtype type, const void *w, const uint8_t *xq, in
     }
 }
 
-#define ES_ROWDOT_Q8_ENTRY(name, type, impl)                                                       \
-    TARGET static void name(const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n,      \
-                            float *out, int64_t os) {                                              \
-        impl(type, w, xq, xs, nb, n, out, os);                                                     \
-    }
-ES_ROWDOT_Q8_ENTRY(q8_q8_0, ES_Q8_0, rowdot_q8_avx2)
-ES_ROWDOT_Q8_ENTRY(q8_q4_0, ES_Q4_0, rowdot_q8_avx2)
-ES_ROWDOT_Q8_ENTRY(q8_q4_k, ES_Q4_K, rowdot_k_q8_avx2)
-ES_ROWDOT_Q8_ENTRY(q8_q5_k, ES_Q5_K, rowdot_k_q8_avx2)
-ES_ROWDOT_Q8_ENTRY(q8_q6_k, ES_Q6_K, rowdot_k_q8_avx2)
+ES_ROWDOT_Q8_ENTRY(q8_q8_0, ES_Q8_0, rowdot_q8_avx2, TARGET)
+ES_ROWDOT_Q8_ENTRY(q8_q4_0, ES_Q4_0, rowdot_q8_avx2, TARGET)
+ES_ROWDOT_Q8_ENTRY(q8_q4_k, ES_Q4_K, rowdot_k_q8_avx2, TARGET)
+ES_ROWDOT_Q8_ENTRY(q8_q5_k, ES_Q5_K, rowdot_k_q8_avx2, TARGET)
+ES_ROWDOT_Q8_ENTRY(q8_q6_k, ES_Q6_K, rowdot_k_q8_avx2, TARGET)
 
 es_rowdot_q8_fn *es_rowdot_q8_avx2(es_dtype type) {
     switch (type) {

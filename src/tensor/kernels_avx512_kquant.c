@@ -254,14 +254,9 @@ INLINE void rowdot_k(es_dtype type, const void *w, const uint8_t *xq, int64_t xs
     }
 }
 
-#define ES_ROWDOT_K_ENTRY(name, type)                                                              \
-    TARGET static void name(const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n,      \
-                            float *out, int64_t os) {                                              \
-        rowdot_k(type, w, xq, xs, nb, n, out, os);                                                 \
-    }
-ES_ROWDOT_K_ENTRY(q8_q4_k, ES_Q4_K)
-ES_ROWDOT_K_ENTRY(q8_q5_k, ES_Q5_K)
-ES_ROWDOT_K_ENTRY(q8_q6_k, ES_Q6_K)
+ES_ROWDOT_Q8_ENTRY(q8_q4_k, ES_Q4_K, rowdot_k, TARGET)
+ES_ROWDOT_Q8_ENTRY(q8_q5_k, ES_Q5_K, rowdot_k, TARGET)
+ES_ROWDOT_Q8_ENTRY(q8_q6_k, ES_Q6_K, rowdot_k, TARGET)
 
 es_rowdot_q8_fn *es_rowdot_q8_avx512_kquant(es_dtype type) {
     switch (type) {

@@ -216,13 +216,8 @@ es_rowdot_q8_rows_fn *es_rowdot_q8_rows_avx512(es_dtype type) {
     return type == ES_Q8_0 ? q8_rows_q8_0 : type == ES_Q4_0 ? q8_rows_q4_0 : NULL;
 }
 
-#define ES_ROWDOT_Q8_ENTRY(name, type)                                                             \
-    TARGET static void name(const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n,      \
-                            float *out, int64_t os) {                                              \
-        rowdot_q8(type, w, xq, xs, nb, n, out, os);                                                \
-    }
-ES_ROWDOT_Q8_ENTRY(q8_q8_0, ES_Q8_0)
-ES_ROWDOT_Q8_ENTRY(q8_q4_0, ES_Q4_0)
+ES_ROWDOT_Q8_ENTRY(q8_q8_0, ES_Q8_0, rowdot_q8, TARGET)
+ES_ROWDOT_Q8_ENTRY(q8_q4_0, ES_Q4_0, rowdot_q8, TARGET)
 
 es_rowdot_q8_fn *es_rowdot_q8_avx512(es_dtype type) {
     switch (type) {

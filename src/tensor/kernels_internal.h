@@ -158,6 +158,15 @@ static inline void es_k_unpack_scales(const uint8_t packed[12], uint64_t *sc, ui
         rowdot(type, w, x, xs, nb, n, out, os);                                              \
     }
 
+/* One integer row-dot entry point (es_rowdot_q8_fn) for a weight type:
+ * `impl(type, w, xq, xs, nb, n, out, os)` compiled with the ISA file's
+ * target attribute `attr`. */
+#define ES_ROWDOT_Q8_ENTRY(name, type, impl, attr)                                                 \
+    attr static void name(const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n,        \
+                          float *out, int64_t os) {                                                \
+        impl(type, w, xq, xs, nb, n, out, os);                                                     \
+    }
+
 /* The attention's weighted sum of value rows (es_weighted_rows), per ISA
  * (t in order for each element; AVX-512 fuses the multiply-adds). */
 void es_weighted_rows_portable(const float *w, const float *rows, size_t stride, int n_rows,

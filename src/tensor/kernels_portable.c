@@ -220,16 +220,11 @@ static void rowdot_q8(es_dtype type, const void *w, const uint8_t *xq, int64_t x
     }
 }
 
-#define ES_ROWDOT_Q8_ENTRY(name, type)                                                             \
-    static void name(const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n, float *out, \
-                     int64_t os) {                                                                 \
-        rowdot_q8(type, w, xq, xs, nb, n, out, os);                                                \
-    }
-ES_ROWDOT_Q8_ENTRY(q8_q8_0, ES_Q8_0)
-ES_ROWDOT_Q8_ENTRY(q8_q4_0, ES_Q4_0)
-ES_ROWDOT_Q8_ENTRY(q8_q4_k, ES_Q4_K)
-ES_ROWDOT_Q8_ENTRY(q8_q5_k, ES_Q5_K)
-ES_ROWDOT_Q8_ENTRY(q8_q6_k, ES_Q6_K)
+ES_ROWDOT_Q8_ENTRY(q8_q8_0, ES_Q8_0, rowdot_q8, /* no attribute */)
+ES_ROWDOT_Q8_ENTRY(q8_q4_0, ES_Q4_0, rowdot_q8, /* no attribute */)
+ES_ROWDOT_Q8_ENTRY(q8_q4_k, ES_Q4_K, rowdot_q8, /* no attribute */)
+ES_ROWDOT_Q8_ENTRY(q8_q5_k, ES_Q5_K, rowdot_q8, /* no attribute */)
+ES_ROWDOT_Q8_ENTRY(q8_q6_k, ES_Q6_K, rowdot_q8, /* no attribute */)
 
 es_rowdot_q8_fn *es_rowdot_q8_portable(es_dtype type) {
     switch (type) {
