@@ -80,8 +80,7 @@ static void test_rowdot_q8_rows(void) {
         }
         CHECK(es_rowdot_q8_rows_avx512(ES_Q4_K) == NULL && es_rowdot_q8_rows_avx512(ES_F32) == NULL);
         CHECK(compared == 2 * 45 * 45);
-        /* one activation row (the decode kernel): more rows than one pass carries (70), a row longer than one
-         * slice of prepared activations (131 blocks: 64 pairs + 1.5) */
+        /* one activation row (the entry point takes any nb): 70 rows of 131 blocks (an odd count) */
         enum { DROWS = 70, DCOLS = 131 * 32 };
         static float dw_f32[DCOLS], dx[DCOLS], d_got[DROWS], d_want[DROWS];
         uint8_t *dxq = aligned_alloc(64, (size_t)es_q8_row_bytes(DCOLS));

@@ -6,10 +6,13 @@
  * rows into tiles spread over OpenMP threads, and walks the batch in blocks
  * of up to ES_ROWDOT_MAX_NB activation rows so each weight row is fetched
  * from memory once per tile and converted once per batch block. The row
- * dots (kernels_portable.c, kernels_avx2.c, kernels_avx512.c) do the
- * arithmetic. Every output element is computed whole by one row-dot call in
- * an order that depends on neither the thread count nor the batch size, so
- * -t 1 and -t 2 agree bit for bit, and so do prefill and decode.
+ * dots (kernels_portable.c, kernels_avx2.c, kernels_avx512*.c) do the
+ * arithmetic; for a batch, where an ISA has them, several-rows kernels
+ * ("tiles": a block of weight rows against a block of activation rows in
+ * registers) take a whole tile at once and keep the row dot's order. Every
+ * output element is computed whole by one call in an order that depends on
+ * neither the thread count nor the batch size, so -t 1 and -t 2 agree bit
+ * for bit, and so do prefill and decode.
  *
  * Quantised weights, on every path: the driver first rounds each
  * activation row to 8 bits (es_quantize_q8_row, rule in
@@ -282,9 +285,9 @@ void es_matmul_isa(es_isa isa, const es_tensor *w, const float *x, int n_batch,
         free(xq);
         return;
     }
-    if (plan.dot_rows && n_batch > 1) /* granule: the tile kernels' row groups (AVX-512 4, AVX2 3) */
+    if (plan.dot_rows && n_batch > 1) /* granule: the tile kernels' row groups */
         plan.tile_rows = tile_rows_for(plan.row_bytes, n_rows, n_threads, ROWS_TILE_BYTES, ROWS_TILE_MAX_ROWS,
-                                       isa == ES_ISA_AVX2 ? 3 : 4);
+                                       isa == ES_ISA_AVX2 ? ES_TILE_NR_AVX2 : ES_TILE_NR_AVX512);
     else
         plan.tile_rows = tile_rows_for(plan.row_bytes, n_rows, n_threads, TILE_BYTES, TILE_MAX_ROWS, 4);
     matmul_run(isa, &plan, n_threads);

@@ -237,7 +237,7 @@ ES_DEFINE_ROWDOT_TABLE(es_rowdot_avx2, TARGET)
  * accumulators, 2 activations, 1 weight). Measured on a Zen 4 core forced
  * to this path (F16, 8192 x 2048, batch 128, one thread, alternating in one
  * process): one-row dot 39 GFLOP/s, 2 x 3 tiles 66, 3 x 2 tiles 71. */
-#define A_NR 3
+#define A_NR ES_TILE_NR_AVX2
 #define A_NB 2
 
 /* Part i (elements 32k + 8i .. + 7) of chunk k of a F32 / F16 / BF16 row. */

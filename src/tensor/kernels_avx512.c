@@ -238,7 +238,7 @@ ES_DEFINE_ROWDOT_TABLE(es_rowdot_avx512, TARGET)
  * weight); measured on a 8192 x 2048 F16 matrix, batch 128, one Zen 4
  * core: 169 GFLOP/s (3 x 4: 166, 2 x 6: 155, 4 x 2: 133; the one-row dot
  * at 4 rows: 45). */
-#define F_NR 4
+#define F_NR ES_TILE_NR_AVX512
 #define F_NB 3
 
 /* Keeps v in a register: without it the compiler folds the load into each
