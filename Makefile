@@ -26,7 +26,7 @@ BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas
 # SIMD paths that promise the portable path's bits keep that promise.
 CFLAGS  := -std=c11 $(OPT) -g $(WARN) -ffp-contract=off -fopenmp -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
            -Iinclude -Isrc $(BLAS_CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS  := -lpcre2-8 -lcjson -lsqlite3 -lutf8proc -lcurl -lgsl $(BLAS_LIBS) -lmicrohttpd -lm -fopenmp
+LDLIBS  := -lpcre2-8 -lcjson -lsqlite3 -lutf8proc -lcurl -lgsl $(BLAS_LIBS) -lmicrohttpd -lmvec -lm -fopenmp
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDLIBS  += -fsanitize=address,undefined
@@ -126,7 +126,7 @@ build-fuzz/fuzz_gguf: tests/fuzz/fuzz_gguf.c src/model/gguf.c src/util/error.c s
 	clang $(FUZZ_CFLAGS) $^ -o $@
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_OBJ)
-	clang $(FUZZ_CFLAGS) -fopenmp $< $(FUZZ_OBJ) -o $@ -lpcre2-8 -lcjson -lsqlite3 -lutf8proc -lcurl -lgsl $(BLAS_LIBS) -lmicrohttpd -lm
+	clang $(FUZZ_CFLAGS) -fopenmp $< $(FUZZ_OBJ) -o $@ -lpcre2-8 -lcjson -lsqlite3 -lutf8proc -lcurl -lgsl $(BLAS_LIBS) -lmicrohttpd -lmvec -lm
 
 fuzz: deps
 	@for t in $(FUZZ_RUN); do case " $(FUZZ_TARGETS) " in *" $$t "*) ;; \

@@ -71,5 +71,8 @@ float es_dot_f32_isa(es_isa isa, const float *a, const float *b, int n);
 int es_isa_rounds_activations(es_isa isa, es_dtype type);
 void es_weighted_rows_isa(es_isa isa, const float *w, const float *rows, size_t stride,
                           int n_rows, int n, float *out);
+/* es_swiglu with an explicit ISA: AVX2 and AVX-512 take exp from glibc's
+ * vector math library (libmvec, at most 4 ulp), the portable path expf. */
+void es_swiglu_isa(es_isa isa, float *out, const float *gate, const float *up, int n);
 
 #endif

@@ -313,6 +313,22 @@ es_rowdot_rows_fn *es_rowdot_rows_avx512(es_dtype type) {
 #endif
 
 #if defined(__x86_64__) || defined(__i386__)
+/* glibc's vector expf (libmvec, shipped with libc6; the name is the x86
+ * vector-function ABI's): 16 lanes, at most 4 ulp from exp. */
+TARGET __m512 _ZGVeN16v_expf(__m512 x);
+
+/* es_swiglu 16 elements at a time, the same formula with that exp. */
+TARGET void es_swiglu_avx512(float *out, const float *gate, const float *up, int n) {
+    const __m512 one = _mm512_set1_ps(1.0f), sign = _mm512_set1_ps(-0.0f);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 g = _mm512_loadu_ps(gate + i);
+        __m512 e = _ZGVeN16v_expf(_mm512_xor_ps(g, sign));
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), _mm512_loadu_ps(up + i)));
+    }
+    es_swiglu_portable(out + i, gate + i, up + i, n - i);
+}
+
 /* es_weighted_rows, 16 elements per vector: each out[d] is one chain of
  * FMAs over t in order (so the value does not depend on n or on where d
  * falls; the portable version rounds the products separately). */

@@ -177,4 +177,10 @@ void es_weighted_rows_portable(const float *w, const float *rows, size_t stride,
 void es_weighted_rows_avx512(const float *w, const float *rows, size_t stride, int n_rows,
                              int n, float *out);
 
+/* es_swiglu 16 / 8 elements at a time (exp from libmvec), the rest by the
+ * portable loop. */
+void es_swiglu_portable(float *out, const float *gate, const float *up, int n);
+void es_swiglu_avx512(float *out, const float *gate, const float *up, int n);
+void es_swiglu_avx2(float *out, const float *gate, const float *up, int n);
+
 #endif
