@@ -21,6 +21,7 @@ SEED=${SEED:-1}
 LLAMA_BENCH=${LLAMA_BENCH:-}       # optional: a llama-bench binary, run on the same files
 LLAMA_ARGS=${LLAMA_ARGS:--p 128 -n 64 -mmp 0}  # -mmp 0: read the file, as entroscope does (see bench/README.md)
 LLAMA_QUANTIZE=${LLAMA_QUANTIZE:-} # optional: makes a type synth rejects from the F16 file
+PIN_CPU=${PIN_CPU:-}               # optional: a CPU both engines' one-thread runs are pinned to
 
 say() { echo "bench/run.sh: $*" >&2; }
 
@@ -62,14 +63,20 @@ llama_table=$(mktemp)
 report=$(mktemp)
 trap 'rm -f "$table" "$llama_table" "$report"' EXIT
 
+if [ -n "$PIN_CPU" ] && ! command -v taskset >/dev/null; then
+    say "PIN_CPU needs taskset (util-linux)"; exit 1
+fi
+
 for type in $TYPES; do
     make_model "$type" || continue
     file="$MODELS_DIR/$PRESET-$type.gguf"
     for t in $THREADS; do
         say "$file, $t thread(s)"
+        pin=()
+        if [ -n "$PIN_CPU" ] && [ "$t" = 1 ]; then pin=(taskset -c "$PIN_CPU"); fi
         row=$(mktemp)
         # shellcheck disable=SC2086 # BENCH_ARGS is a list of options
-        if "$es" bench -m "$file" -t "$t" -r "$REPS" $BENCH_ARGS --markdown \
+        if "${pin[@]}" "$es" bench -m "$file" -t "$t" -r "$REPS" $BENCH_ARGS --markdown \
                 --json "$MODELS_DIR/result-$type-t$t.json" >"$row"; then
             if [ -s "$table" ]; then tail -n +3 "$row" >>"$table"; else cat "$row" >>"$table"; fi
         else
@@ -79,7 +86,7 @@ for type in $TYPES; do
         if [ -n "$LLAMA_BENCH" ]; then
             # llama-bench's pp128 and tg64 are the same tests as our -p 128 -n 64
             # shellcheck disable=SC2086 # LLAMA_ARGS is a list of options
-            if "$LLAMA_BENCH" -m "$file" -t "$t" -r "$REPS" $LLAMA_ARGS -o md >"$row" 2>/dev/null; then
+            if "${pin[@]}" "$LLAMA_BENCH" -m "$file" -t "$t" -r "$REPS" $LLAMA_ARGS -o md >"$row" 2>/dev/null; then
                 skip=1; [ -s "$llama_table" ] && skip=3  # the header once
                 grep '^|' "$row" | tail -n +"$skip" >>"$llama_table"
             else
@@ -96,6 +103,7 @@ done
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
     echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores"
     echo "- options: -r $REPS $BENCH_ARGS; tokens/s, median (min–max) of $REPS repetitions"
+    if [ -n "$PIN_CPU" ]; then echo "- one-thread runs of both engines pinned to CPU $PIN_CPU"; fi
     echo
     cat "$table"
     if [ -s "$llama_table" ]; then
