@@ -492,16 +492,19 @@ es_rowdot_q8_fn *es_rowdot_q8_avx2(es_dtype type) {
  * vector-function ABI's): 8 lanes, at most 4 ulp from exp. */
 TARGET __m256 _ZGVdN8v_expf(__m256 x);
 
-/* es_swiglu 8 elements at a time, the same formula with that exp. */
+/* es_swiglu 8 elements at a time, the same formula with that exp; the
+ * last n % 8 masked, so that every element takes the same path wherever it
+ * falls (a batch gives the bits of its rows one by one). */
 TARGET void es_swiglu_avx2(float *out, const float *gate, const float *up, int n) {
     const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int i = 0; i < n; i += 8) {
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i), lane); /* lanes below n - i */
+        __m256 g = _mm256_maskload_ps(gate + i, m);
         __m256 e = _ZGVdN8v_expf(_mm256_xor_ps(g, sign));
-        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+        __m256 y = _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_maskload_ps(up + i, m));
+        _mm256_maskstore_ps(out + i, m, y);
     }
-    es_swiglu_portable(out + i, gate + i, up + i, n - i);
 }
 
 #else /* not x86: no such path */

@@ -317,16 +317,18 @@ es_rowdot_rows_fn *es_rowdot_rows_avx512(es_dtype type) {
  * vector-function ABI's): 16 lanes, at most 4 ulp from exp. */
 TARGET __m512 _ZGVeN16v_expf(__m512 x);
 
-/* es_swiglu 16 elements at a time, the same formula with that exp. */
+/* es_swiglu 16 elements at a time, the same formula with that exp; the
+ * last n % 16 masked, so that every element takes the same path wherever
+ * it falls (a batch gives the bits of its rows one by one). */
 TARGET void es_swiglu_avx512(float *out, const float *gate, const float *up, int n) {
     const __m512 one = _mm512_set1_ps(1.0f), sign = _mm512_set1_ps(-0.0f);
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 g = _mm512_loadu_ps(gate + i);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
         __m512 e = _ZGVeN16v_expf(_mm512_xor_ps(g, sign));
-        _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), _mm512_loadu_ps(up + i)));
+        __m512 y = _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), _mm512_maskz_loadu_ps(m, up + i));
+        _mm512_mask_storeu_ps(out + i, m, y);
     }
-    es_swiglu_portable(out + i, gate + i, up + i, n - i);
 }
 
 /* es_weighted_rows, 16 elements per vector: each out[d] is one chain of

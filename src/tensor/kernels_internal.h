@@ -177,8 +177,8 @@ void es_weighted_rows_portable(const float *w, const float *rows, size_t stride,
 void es_weighted_rows_avx512(const float *w, const float *rows, size_t stride, int n_rows,
                              int n, float *out);
 
-/* es_swiglu 16 / 8 elements at a time (exp from libmvec), the rest by the
- * portable loop. */
+/* es_swiglu per ISA: 16 / 8 elements at a time with libmvec's exp, the
+ * tail masked (an element's bits do not depend on where it falls). */
 void es_swiglu_portable(float *out, const float *gate, const float *up, int n);
 void es_swiglu_avx512(float *out, const float *gate, const float *up, int n);
 void es_swiglu_avx2(float *out, const float *gate, const float *up, int n);
