@@ -729,21 +729,32 @@ static void test_matmul_entry_points(void) {
         CHECK(es_dot_f32(a, b, 100) == es_dot_f32_isa(ES_ISA_BEST, a, b, 100));
     }
     TEST("es_dot_f32_rows: strided rows vs double reference, bit for bit es_dot_f32") {
-        enum { ROWS = 11, N = 40, STRIDE = 56 }; /* rows not a multiple of the block of 4 */
+        /* rows not a multiple of the blocks (4, 16); rows of a tail only, a chunk and a tail, whole
+         * chunks (64, 128: head sizes); a zero row (-0 sums), an inf and a NaN */
+        enum { ROWS = 37, STRIDE = 136, MAXN = 128 };
+        static const int lens[] = {8, 32, 40, 64, 100, 128};
         rng r = {9};
-        static float q[N], keys[ROWS * STRIDE];
+        static float q[MAXN], keys[ROWS * STRIDE];
         float out[ROWS];
-        for (int i = 0; i < N; i++) q[i] = rng_uniform(&r, -2, 2);
+        for (int i = 0; i < MAXN; i++) q[i] = rng_uniform(&r, -2, 2);
         for (int i = 0; i < ROWS * STRIDE; i++) keys[i] = rng_uniform(&r, -2, 2);
-        es_dot_f32_rows(q, keys + 8, STRIDE, ROWS, N, out);
-        for (int t = 0; t < ROWS; t++) {
-            double ref = 0, mag = 0;
-            for (int i = 0; i < N; i++) {
-                ref += (double)q[i] * keys[t * STRIDE + 8 + i];
-                mag += fabs((double)q[i] * keys[t * STRIDE + 8 + i]);
+        for (int i = 0; i < MAXN; i++) keys[5 * STRIDE + 8 + i] = i % 2 ? -0.0f : 0.0f;
+        keys[20 * STRIDE + 8 + 3] = INFINITY, keys[33 * STRIDE + 8 + 30] = NAN;
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            const int n = lens[li];
+            for (int n_rows = 1; n_rows <= ROWS; n_rows += 12) {
+                es_dot_f32_rows(q, keys + 8, STRIDE, n_rows, n, out);
+                for (int t = 0; t < n_rows; t++) {
+                    const float *k = keys + t * STRIDE + 8;
+                    double ref = 0, mag = 0;
+                    for (int i = 0; i < n; i++) ref += (double)q[i] * k[i], mag += fabs((double)q[i] * k[i]);
+                    float one = es_dot_f32(q, k, n);
+                    if (!isnan(ref) && !isinf(ref))
+                        CHECKF(fabs(out[t] - ref) <= MATMUL_TOL * mag, "n %d row %d: %g, want %g", n, t, out[t], ref);
+                    CHECKF(memcmp(&out[t], &one, sizeof one) == 0 || (isnan(out[t]) && isnan(one)),
+                           "n %d rows %d, row %d: %.9g, es_dot_f32 %.9g", n, n_rows, t, out[t], one);
+                }
             }
-            CHECKF(fabs(out[t] - ref) <= MATMUL_TOL * mag, "row %d: %g, want %g", t, out[t], ref);
-            CHECK(out[t] == es_dot_f32(q, keys + t * STRIDE + 8, N));
         }
     }
     TEST("AVX2 integer row dots (Q8_0, Q4_0): bit for bit the portable integer path") {
@@ -773,7 +784,7 @@ static void test_matmul_entry_points(void) {
         }
         CHECK(es_isa_rounds_activations(ES_ISA_AVX2, ES_Q4_K) && !es_isa_rounds_activations(ES_ISA_AVX2, ES_F16));
     }
-    TEST("es_weighted_rows: every ISA and width vs double reference; columns independent") {
+    TEST("es_weighted_rows: every ISA and width vs double reference; columns and row blocks independent") {
         enum { ROWS = 37, STRIDE = 160 };
         static const int widths[] = {1, 15, 16, 64, 80, 128, 150};
         rng r = {10};
@@ -796,6 +807,15 @@ static void test_matmul_entry_points(void) {
                 /* an element's value does not depend on how many columns are asked for */
                 es_weighted_rows_isa(all_isas[k], p, values + 4, STRIDE, ROWS, 150, wide);
                 CHECK(memcmp(out, wide, (size_t)n * sizeof(float)) == 0 || n > 128);
+                /* nor on how the rows are split into a first call and continuing ones */
+                for (int split = 1; split < ROWS; split += 9) {
+                    es_weighted_rows_isa(all_isas[k], p, values + 4, STRIDE, split, n, wide);
+                    for (int t0 = split; t0 < ROWS; t0 += 5)
+                        es_weighted_rows_add_isa(all_isas[k], p + t0, values + 4 + (size_t)t0 * STRIDE, STRIDE,
+                                                 ROWS - t0 < 5 ? ROWS - t0 : 5, n, wide);
+                    CHECKF(memcmp(out, wide, (size_t)n * sizeof(float)) == 0, "%s n %d: split at %d differs",
+                           es_isa_name(all_isas[k]), n, split);
+                }
             }
         es_weighted_rows(p, values, STRIDE, 0, 8, out); /* no rows: zeros */
         CHECK(out[0] == 0.0f && out[7] == 0.0f);

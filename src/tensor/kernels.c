@@ -331,6 +331,12 @@ void es_dot_f32_rows(const float *a, const float *rows, size_t stride, int n_row
         for (int t = 0; t < n_rows; t++) out[t] = 0.0f;
         return;
     }
+#ifdef ES_X86
+    if (n >= 32 && es_isa_resolve(ES_ISA_BEST) == ES_ISA_AVX512) {
+        es_dot_f32_rows_avx512(a, rows, stride, n_rows, n, out);
+        return;
+    }
+#endif
     es_rowdot_fn *dot = rowdot_for(ES_ISA_BEST, ES_F32);
     for (int t = 0; t < n_rows; t += ES_ROWDOT_MAX_NB) {
         int nb = n_rows - t < ES_ROWDOT_MAX_NB ? n_rows - t : ES_ROWDOT_MAX_NB;
@@ -338,20 +344,35 @@ void es_dot_f32_rows(const float *a, const float *rows, size_t stride, int n_row
     }
 }
 
-void es_weighted_rows_isa(es_isa isa, const float *w, const float *rows, size_t stride,
-                          int n_rows, int n, float *out) {
+static void weighted_rows(es_isa isa, const float *w, const float *rows, size_t stride, int n_rows, int n,
+                          float *out, int add) {
 #ifdef ES_X86
     if (es_isa_resolve(isa) == ES_ISA_AVX512) {
-        es_weighted_rows_avx512(w, rows, stride, n_rows, n, out);
+        es_weighted_rows_avx512(w, rows, stride, n_rows, n, out, add);
         return;
     }
 #endif
-    es_weighted_rows_portable(w, rows, stride, n_rows, n, out);
+    es_weighted_rows_portable(w, rows, stride, n_rows, n, out, add);
+}
+
+void es_weighted_rows_isa(es_isa isa, const float *w, const float *rows, size_t stride,
+                          int n_rows, int n, float *out) {
+    weighted_rows(isa, w, rows, stride, n_rows, n, out, 0);
+}
+
+void es_weighted_rows_add_isa(es_isa isa, const float *w, const float *rows, size_t stride,
+                              int n_rows, int n, float *out) {
+    weighted_rows(isa, w, rows, stride, n_rows, n, out, 1);
 }
 
 void es_weighted_rows(const float *w, const float *rows, size_t stride, int n_rows, int n,
                       float *out) {
-    es_weighted_rows_isa(ES_ISA_BEST, w, rows, stride, n_rows, n, out);
+    weighted_rows(ES_ISA_BEST, w, rows, stride, n_rows, n, out, 0);
+}
+
+void es_weighted_rows_add(const float *w, const float *rows, size_t stride, int n_rows, int n,
+                          float *out) {
+    weighted_rows(ES_ISA_BEST, w, rows, stride, n_rows, n, out, 1);
 }
 
 /* ---- vector operations ----------------------------------------------- */

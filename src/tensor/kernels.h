@@ -32,6 +32,11 @@ void es_dot_f32_rows(const float *a, const float *rows, size_t stride, int n_row
  * weighted sum of the cached values, summed over t in order for each d. */
 void es_weighted_rows(const float *w, const float *rows, size_t stride, int n_rows, int n,
                       float *out);
+/* The same sums continued from out[d]: es_weighted_rows over rows 0..a-1
+ * then es_weighted_rows_add over rows a..n_rows-1 gives the bits of one
+ * es_weighted_rows over all (the attention walks the cache in blocks). */
+void es_weighted_rows_add(const float *w, const float *rows, size_t stride, int n_rows, int n,
+                          float *out);
 
 /* Added by the kernels module (internal, for the tests and benchmarks).
  * The matrix kernels come in several instruction sets, chosen at run time
@@ -71,6 +76,8 @@ float es_dot_f32_isa(es_isa isa, const float *a, const float *b, int n);
 int es_isa_rounds_activations(es_isa isa, es_dtype type);
 void es_weighted_rows_isa(es_isa isa, const float *w, const float *rows, size_t stride,
                           int n_rows, int n, float *out);
+void es_weighted_rows_add_isa(es_isa isa, const float *w, const float *rows, size_t stride,
+                              int n_rows, int n, float *out);
 /* es_swiglu with an explicit ISA: AVX2 and AVX-512 take exp from glibc's
  * vector math library (libmvec, at most 4 ulp), the portable path expf. */
 void es_swiglu_isa(es_isa isa, float *out, const float *gate, const float *up, int n);

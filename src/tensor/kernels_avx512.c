@@ -15,7 +15,7 @@
  *
  * Summation order, per (row, b) pair: two 16-lane F32 accumulators (chunk
  * elements 0-15 and 16-31) fed by FMA, added lane-wise, reduced by
- * _mm512_reduce_add_ps; then the last n % 32 elements of a F32/F16/BF16
+ * reduce16; then the last n % 32 elements of a F32/F16/BF16
  * row added in order by scalar FMA. The order does not depend on nb. */
 #include "tensor/kernels_internal.h"
 
@@ -136,6 +136,42 @@ INLINE __m512 k_weights(float step, float offset, __m512i codes) {
     return _mm512_fmsub_ps(_mm512_set1_ps(step), _mm512_cvtepi32_ps(codes), _mm512_set1_ps(offset));
 }
 
+/* The sum of v's lanes in a fixed tree, written out (it is what GCC's
+ * _mm512_reduce_add_ps does; another compiler's may differ) so that
+ * reduce16_x16 can repeat it for 16 vectors at once: lanes i and i + 8,
+ * then i and i + 4, i + 2, i + 1, the lower lane always first. */
+INLINE float reduce16(__m512 v) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+
+/* reduce16 of v[4m + q] in lane 4q + m, for 16 vectors at once: each
+ * stage adds the same lane pairs as reduce16, lower lanes first, so every
+ * lane holds reduce16's bits; 45 instructions where 16 reduce16 take ~110,
+ * each a chain of four dependent additions. */
+INLINE __m512 reduce16_x16(const __m512 v[16]) {
+    __m512 s1[8], s2[4], s3[2];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) /* i + i + 8: lanes 0-7 from v[2j], 8-15 from v[2j+1] */
+        s1[j] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) /* i + i + 4: quarter q from v[4j + q] */
+        s2[j] = _mm512_add_ps(_mm512_shuffle_f32x4(s1[2 * j], s1[2 * j + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_f32x4(s1[2 * j], s1[2 * j + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+#pragma GCC unroll 2
+    for (int j = 0; j < 2; j++) /* i + i + 2: quarter q, lanes 0-1 from v[8j + q], 2-3 from v[8j + 4 + q] */
+        s3[j] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(s2[2 * j]),
+                                                                  _mm512_castps_pd(s2[2 * j + 1]))),
+                              _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(s2[2 * j]),
+                                                                  _mm512_castps_pd(s2[2 * j + 1]))));
+    /* i + i + 1: quarter q from v[q], v[4 + q], v[8 + q], v[12 + q] */
+    return _mm512_add_ps(_mm512_shuffle_ps(s3[0], s3[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_ps(s3[0], s3[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
 /* sum_{from <= c < n} w[c] * x[c] for a F32 / F16 / BF16 row, in order. */
 TARGET static float tail_dot(es_dtype type, const uint8_t *w, const float *x, int64_t from, int64_t n) {
     float t = 0.0f;
@@ -205,7 +241,7 @@ INLINE void rowdot_nb(es_dtype type, int nb, const uint8_t *w, const float *x,
         }
     }
     for (int b = 0; b < nb; b++) {
-        float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc_lo[b], acc_hi[b]));
+        float sum = reduce16(_mm512_add_ps(acc_lo[b], acc_hi[b]));
         float tail = n_chunks * 32 < n ? tail_dot(type, w, x + b * xs, n_chunks * 32, n) : 0.0f;
         out[b * os] = sum + tail;
     }
@@ -313,6 +349,41 @@ es_rowdot_rows_fn *es_rowdot_rows_avx512(es_dtype type) {
 #endif
 
 #if defined(__x86_64__) || defined(__i386__)
+/* es_dot_f32_rows for rows of at least one chunk (the attention's query
+ * against its keys): 16 rows at a time, each with the one-row F32 dot's
+ * two accumulators and chunk order, the 16 reductions done together by
+ * reduce16_x16, the tail added as rowdot_nb adds it: the same bits as
+ * es_rowdot_avx512(ES_F32) row by row, in about half the instructions (a
+ * 64-element row is 4 FMAs; its reduction was ten more). */
+TARGET void es_dot_f32_rows_avx512(const float *a, const float *rows, size_t stride, int n_rows, int n,
+                                   float *out) {
+    const int64_t n_chunks = n / 32;
+    const __m512 zero = _mm512_setzero_ps();
+    for (int t0 = 0; t0 < n_rows; t0 += 16) {
+        int m = n_rows - t0 < 16 ? n_rows - t0 : 16;
+        __m512 v[16];
+        for (int j = m; j < 16; j++) v[4 * (j % 4) + j / 4] = zero;
+        for (int j = 0; j < m; j++) { /* rows in order (one stream); row t0 + j = 4q + r goes to v[4r + q] */
+            const float *x = rows + (size_t)(t0 + j) * stride;
+            __m512 lo = zero, hi = zero;
+            for (int64_t c = 0; c < n_chunks; c++) {
+                lo = _mm512_fmadd_ps(_mm512_loadu_ps(a + 32 * c), _mm512_loadu_ps(x + 32 * c), lo);
+                hi = _mm512_fmadd_ps(_mm512_loadu_ps(a + 32 * c + 16), _mm512_loadu_ps(x + 32 * c + 16), hi);
+            }
+            v[4 * (j % 4) + j / 4] = _mm512_add_ps(lo, hi);
+        }
+        __m512 s = reduce16_x16(v);
+        float sums[16];
+        _mm512_storeu_ps(sums, s);
+        for (int j = 0; j < m; j++) {
+            const float *x = rows + (size_t)(t0 + j) * stride;
+            float tail = n_chunks * 32 < n ? tail_dot(ES_F32, (const uint8_t *)(const void *)a, x, n_chunks * 32, n)
+                                           : 0.0f;
+            out[t0 + j] = sums[j] + tail;
+        }
+    }
+}
+
 /* glibc's vector expf (libmvec, shipped with libc6; the name is the x86
  * vector-function ABI's): 16 lanes, at most 4 ulp from exp. */
 TARGET __m512 _ZGVeN16v_expf(__m512 x);
@@ -332,13 +403,17 @@ TARGET void es_swiglu_avx512(float *out, const float *gate, const float *up, int
 }
 
 /* es_weighted_rows, 16 elements per vector: each out[d] is one chain of
- * FMAs over t in order (so the value does not depend on n or on where d
- * falls; the portable version rounds the products separately). */
+ * FMAs over t in order, from 0 or (add) from out[d] (so the value does not
+ * depend on n, on where d falls, or on how the rows are split into calls;
+ * the portable version rounds the products separately). */
 TARGET void es_weighted_rows_avx512(const float *w, const float *rows, size_t stride, int n_rows,
-                                    int n, float *out) {
+                                    int n, float *out, int add) {
     int d = 0;
     for (; d + 64 <= n; d += 64) {
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        if (add) /* continue each element's chain */
+            a0 = _mm512_loadu_ps(out + d), a1 = _mm512_loadu_ps(out + d + 16), a2 = _mm512_loadu_ps(out + d + 32),
+            a3 = _mm512_loadu_ps(out + d + 48);
         for (int t = 0; t < n_rows; t++) {
             const float *r = rows + (size_t)t * stride + d;
             __m512 wt = _mm512_set1_ps(w[t]);
@@ -353,13 +428,13 @@ TARGET void es_weighted_rows_avx512(const float *w, const float *rows, size_t st
         _mm512_storeu_ps(out + d + 48, a3);
     }
     for (; d + 16 <= n; d += 16) {
-        __m512 a = _mm512_setzero_ps();
+        __m512 a = add ? _mm512_loadu_ps(out + d) : _mm512_setzero_ps();
         for (int t = 0; t < n_rows; t++)
             a = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_loadu_ps(rows + (size_t)t * stride + d), a);
         _mm512_storeu_ps(out + d, a);
     }
     for (; d < n; d++) {
-        float a = 0.0f;
+        float a = add ? out[d] : 0.0f;
         for (int t = 0; t < n_rows; t++) a = fmaf(w[t], rows[(size_t)t * stride + d], a);
         out[d] = a;
     }

@@ -171,11 +171,15 @@ static inline void es_k_unpack_scales(const uint8_t packed[12], uint64_t *sc, ui
     }
 
 /* The attention's weighted sum of value rows (es_weighted_rows), per ISA
- * (t in order for each element; AVX-512 fuses the multiply-adds). */
+ * (t in order for each element; AVX-512 fuses the multiply-adds); add: the
+ * sums continue from out (es_weighted_rows_add) instead of from 0. */
 void es_weighted_rows_portable(const float *w, const float *rows, size_t stride, int n_rows,
-                               int n, float *out);
+                               int n, float *out, int add);
 void es_weighted_rows_avx512(const float *w, const float *rows, size_t stride, int n_rows,
-                             int n, float *out);
+                             int n, float *out, int add);
+
+/* es_dot_f32_rows on AVX-512 for n >= 32: the bits of the one-row dot. */
+void es_dot_f32_rows_avx512(const float *a, const float *rows, size_t stride, int n_rows, int n, float *out);
 
 /* es_swiglu per ISA: 16 / 8 elements at a time with libmvec's exp, the
  * tail masked (an element's bits do not depend on where it falls). */

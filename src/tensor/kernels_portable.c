@@ -241,8 +241,9 @@ es_rowdot_q8_fn *es_rowdot_q8_portable(es_dtype type) {
  * weighted sum of the values. Multiply then add (no fused FMA: a software
  * fmaf would be slow on CPUs without it). */
 void es_weighted_rows_portable(const float *w, const float *rows, size_t stride, int n_rows,
-                               int n, float *out) {
-    for (int d = 0; d < n; d++) out[d] = 0.0f;
+                               int n, float *out, int add) {
+    if (!add)
+        for (int d = 0; d < n; d++) out[d] = 0.0f;
     for (int t = 0; t < n_rows; t++) {
         const float *r = rows + (size_t)t * stride;
         for (int d = 0; d < n; d++) out[d] += w[t] * r[d];
