@@ -230,6 +230,40 @@ static void test_long_prompt(void) {
     }
 }
 
+/* Attention over several blocks of the cache: a prefill against the
+ * reference, then the same tokens half prefilled and half decoded across
+ * the block boundaries, bit for bit the one prefill. */
+static void test_kv_blocks(void) {
+    TEST("attention across the KV cache's blocks: the reference, and decode = prefill bit for bit") {
+        enum { N = 2 * ES_KV_BLOCK + 70, SPLIT = ES_KV_BLOCK - 3 };
+        random_model rm;
+        es_config c = random_config(64, 64, 1, 4, 2, 16, 40, 1024);
+        random_model_build(&rm, &c, 1, ES_F32, 8);
+        int32_t *toks = malloc(N * sizeof *toks);
+        float *got = malloc((size_t)N * c.vocab_size * sizeof *got);
+        float *step = malloc((size_t)N * c.vocab_size * sizeof *step);
+        random_tokens(toks, N, c.vocab_size, 12);
+        double *ref = reference_forward(&rm.cfg, &rm.w, toks, N);
+        es_model *m = wrap(&rm);
+        es_error err = {{0}};
+        es_context *ctx = new_context(m, 0, 2);
+        CHECKF(es_context_eval(ctx, toks, N, got, &err) == 0, "%s", err.msg);
+        double e = rel_error(got, ref, (size_t)N * c.vocab_size);
+        CHECKF(e <= TOL_F32, "error %.3g", e);
+        es_context_reset(ctx);
+        CHECKF(es_context_eval(ctx, toks, SPLIT, step, &err) == 0, "%s", err.msg);
+        for (int i = SPLIT; i < N; i++) {
+            CHECK(es_context_eval(ctx, toks + i, 1, NULL, &err) == 0);
+            memcpy(step + (size_t)i * c.vocab_size, es_context_logits(ctx), c.vocab_size * sizeof(float));
+        }
+        CHECK(memcmp(got, step, (size_t)N * c.vocab_size * sizeof(float)) == 0);
+        es_context_free(ctx);
+        es_model_free(m);
+        free(ref), free(got), free(step), free(toks);
+        random_model_free(&rm);
+    }
+}
+
 static void test_threads(void) {
     TEST("logits are bit-identical with 1 and 2 threads (prefill and decode)") {
         enum { N = 13 };
@@ -426,6 +460,7 @@ void suite_model(void) {
     test_reference_shapes();
     test_reference_types();
     test_long_prompt();
+    test_kv_blocks();
     test_threads();
     test_kv_growth();
     test_overflow_and_reset();

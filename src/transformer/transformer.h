@@ -22,6 +22,9 @@
 
 /* The first allocation of the KV cache, in positions; it then doubles. */
 #define ES_KV_INITIAL 32
+/* The cache is held in blocks of this many positions, each head's run of
+ * keys (values) contiguous within a block. */
+#define ES_KV_BLOCK 256
 
 /* Positions the KV cache currently has room for (grows by doubling, up to
  * n_ctx, as tokens are evaluated). */
