@@ -865,6 +865,45 @@ static void test_vector_ops(void) {
         es_softmax(&one, 1);
         CHECK(one == 1);
     }
+    TEST("es_exp_sums on every ISA: exp vs double, Z, A and B in the documented order, slices alike") {
+        enum { N = 300 };
+        rng r = {21};
+        static float x[N], e[N], part[N];
+        for (int i = 0; i < N; i++) x[i] = rng_uniform(&r, -40, 8);
+        x[17] = 8.5f, x[250] = -200.0f; /* the max; an exp that underflows to 0 */
+        static const int lens[] = {1, 7, 8, 15, 16, 17, 33, 255, 300};
+        for (int isa = ES_ISA_PORTABLE; isa <= ES_ISA_AVX512; isa++)
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                const int n = lens[li];
+                float max = x[0];
+                for (int i = 1; i < n; i++) max = x[i] > max ? x[i] : max;
+                memcpy(e, x, n * sizeof(float));
+                double ab[2];
+                double z = es_exp_sums_isa((es_isa)isa, e, n, max, ab);
+                double zs[8] = {0}, as[8] = {0}, bs[8] = {0};
+                int exp_ok = 1;
+                for (int i = 0; i < n; i++) {
+                    float d = x[i] - max;
+                    double want = exp((double)d), ed = (double)e[i] * d;
+                    exp_ok &= fabs(e[i] - want) <= 1e-6 * want + 1e-44;
+                    zs[i % 8] += e[i], as[i % 8] += ed, bs[i % 8] += ed * d;
+                }
+                CHECKF(exp_ok, "%s n %d: an exp off by more than 1e-6", es_isa_name((es_isa)isa), n);
+                double zw = ((zs[0] + zs[4]) + (zs[2] + zs[6])) + ((zs[1] + zs[5]) + (zs[3] + zs[7]));
+                double aw = ((as[0] + as[4]) + (as[2] + as[6])) + ((as[1] + as[5]) + (as[3] + as[7]));
+                double bw = ((bs[0] + bs[4]) + (bs[2] + bs[6])) + ((bs[1] + bs[5]) + (bs[3] + bs[7]));
+                CHECKF(z == zw && ab[0] == aw && ab[1] == bw, "%s n %d: Z %.17g A %.17g B %.17g, want %.17g %.17g %.17g",
+                       es_isa_name((es_isa)isa), n, z, ab[0], ab[1], zw, aw, bw);
+                CHECK(es_exp_sums_isa((es_isa)isa, memcpy(part, x, n * sizeof(float)), n, max, NULL) == z);
+                /* an element's exp does not depend on where it falls */
+                for (int start = 1; start < 12 && start < n; start += 5) {
+                    memcpy(part, x + start, (size_t)(n - start) * sizeof(float));
+                    es_exp_sums_isa((es_isa)isa, part, n - start, max, NULL);
+                    CHECKF(memcmp(part, e + start, (size_t)(n - start) * sizeof(float)) == 0,
+                           "%s n %d: the slice from %d differs", es_isa_name((es_isa)isa), n, start);
+                }
+            }
+    }
     TEST("swiglu vs double reference on every ISA: saturated ends, a vector tail, inf and NaN") {
         enum { N = 16 * 10 + 5 }; /* the fixed values and their negatives, a sweep, a tail of 5 */
         static const float fixed[8] = {-100, -20, -1, -0.5f, 0, 0.5f, 20, 100};

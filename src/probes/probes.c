@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "entroscope.h"
+#include "tensor/kernels.h"
 
 /* H and V from the three sums (see probes.h). V is clamped at 0: rounding
  * can push B/Z - (A/Z)^2 a hair below zero for a near one-hot p. */
@@ -30,34 +31,13 @@ void es_softmax_probe(float *x, int n, es_softmax_stats *st) {
         }
     }
     abs_sum += (double)abs_part[0] + abs_part[1] + abs_part[2] + abs_part[3];
-    /* the same float operations as es_softmax, so p does not depend on
-     * whether probes are on: z is summed in the same order. A and B take
-     * four partial sums each (in a fixed order), so that their additions do
-     * not wait on one another: the probes then cost little more than the
-     * softmax itself, whose own chain of additions sets the pace. */
-    double z = 0, a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
-    int i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int k = 0; k < 4; k++) {
-            float d = x[i + k] - max;
-            x[i + k] = expf(d);
-            double e = x[i + k], dd = d;
-            z += e;
-            a[k] += e * dd;
-            b[k] += e * dd * dd;
-        }
-    for (; i < n; i++) {
-        float d = x[i] - max;
-        x[i] = expf(d);
-        double e = x[i], dd = d;
-        z += e;
-        a[0] += e * dd;
-        b[0] += e * dd * dd;
-    }
+    /* the exponentials and Z of es_softmax (es_exp_sums), so p does not
+     * depend on whether probes are on; A and B come from the same pass */
+    double ab[2];
+    double z = es_exp_sums(x, n, max, ab);
     float inv = (float)(1.0 / z);
     for (int j = 0; j < n; j++) x[j] *= inv;
-    finish(z, (a[0] + a[1]) + (a[2] + a[3]), (b[0] + b[1]) + (b[2] + b[3]), &st->entropy,
-           &st->varentropy);
+    finish(z, ab[0], ab[1], &st->entropy, &st->varentropy);
     st->mean_abs_score = abs_sum / n;
 }
 

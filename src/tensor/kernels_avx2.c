@@ -507,6 +507,40 @@ TARGET void es_swiglu_avx2(float *out, const float *gate, const float *up, int n
     }
 }
 
+/* es_exp_sums, 8 elements at a time (the last n % 8 masked, zero in the
+ * sums), into two vectors of four double lanes: lane k of the pair sums
+ * the elements i = k mod 8 in order. */
+TARGET double es_exp_sums_avx2(float *x, int n, float max, double ab[2]) {
+    const __m256 vmax = _mm256_set1_ps(max), zero = _mm256_setzero_ps();
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256d z[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()}, a[2] = {z[0], z[0]}, b[2] = {z[0], z[0]};
+    for (int i = 0; i < n; i += 8) {
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i), lane);
+        __m256 d = _mm256_blendv_ps(zero, _mm256_sub_ps(_mm256_maskload_ps(x + i, m), vmax), _mm256_castsi256_ps(m));
+        __m256 e = _mm256_blendv_ps(zero, _ZGVdN8v_expf(d), _mm256_castsi256_ps(m));
+        _mm256_maskstore_ps(x + i, m, e);
+        for (int h = 0; h < 2; h++) {
+            __m256d eh = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(e, 1) : _mm256_castps256_ps128(e));
+            z[h] = _mm256_add_pd(z[h], eh);
+            if (ab) {
+                __m256d dh = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(d, 1) : _mm256_castps256_ps128(d));
+                __m256d ed = _mm256_mul_pd(eh, dh);
+                a[h] = _mm256_add_pd(a[h], ed);
+                b[h] = _mm256_add_pd(b[h], _mm256_mul_pd(ed, dh));
+            }
+        }
+    }
+    double s[8];
+    if (ab) {
+        _mm256_storeu_pd(s, a[0]), _mm256_storeu_pd(s + 4, a[1]);
+        ab[0] = es_sum8(s);
+        _mm256_storeu_pd(s, b[0]), _mm256_storeu_pd(s + 4, b[1]);
+        ab[1] = es_sum8(s);
+    }
+    _mm256_storeu_pd(s, z[0]), _mm256_storeu_pd(s + 4, z[1]);
+    return es_sum8(s);
+}
+
 #else /* not x86: no such path */
 
 es_rowdot_fn *es_rowdot_avx2(es_dtype type) {

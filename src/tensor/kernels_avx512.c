@@ -402,6 +402,40 @@ TARGET void es_swiglu_avx512(float *out, const float *gate, const float *up, int
     }
 }
 
+/* es_exp_sums, 16 elements at a time (the last n % 16 masked, zero in the
+ * sums): the low and high eight of each step go to the same eight double
+ * lanes in turn, so lane k sums the elements i = k mod 8 in order. */
+TARGET double es_exp_sums_avx512(float *x, int n, float max, double ab[2]) {
+    const __m512 vmax = _mm512_set1_ps(max);
+    __m512d z = _mm512_setzero_pd(), a = z, b = z;
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), vmax);
+        __m512 e = _mm512_maskz_mov_ps(m, _ZGVeN16v_expf(d));
+        _mm512_mask_storeu_ps(x + i, m, e);
+#pragma GCC unroll 2
+        for (int half = 0; half < 2; half++) {
+            __m512d eh = _mm512_cvtps_pd(half ? _mm512_extractf32x8_ps(e, 1) : _mm512_castps512_ps256(e));
+            z = _mm512_add_pd(z, eh);
+            if (ab) {
+                __m512d dh = _mm512_cvtps_pd(half ? _mm512_extractf32x8_ps(d, 1) : _mm512_castps512_ps256(d));
+                __m512d ed = _mm512_mul_pd(eh, dh);
+                a = _mm512_add_pd(a, ed);
+                b = _mm512_add_pd(b, _mm512_mul_pd(ed, dh));
+            }
+        }
+    }
+    double s[8];
+    if (ab) {
+        _mm512_storeu_pd(s, a);
+        ab[0] = es_sum8(s);
+        _mm512_storeu_pd(s, b);
+        ab[1] = es_sum8(s);
+    }
+    _mm512_storeu_pd(s, z);
+    return es_sum8(s);
+}
+
 /* es_weighted_rows, 16 elements per vector: each out[d] is one chain of
  * FMAs over t in order, from 0 or (add) from out[d] (so the value does not
  * depend on n, on where d falls, or on how the rows are split into calls;
