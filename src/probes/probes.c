@@ -34,7 +34,7 @@ void es_softmax_probe(float *x, int n, es_softmax_stats *st) {
     /* the exponentials and Z of es_softmax (es_exp_sums), so p does not
      * depend on whether probes are on; A and B come from the same pass */
     double ab[2];
-    double z = es_exp_sums(x, n, max, ab);
+    double z = es_exp_sums(x, x, n, max, ab);
     float inv = (float)(1.0 / z);
     for (int j = 0; j < n; j++) x[j] *= inv;
     finish(z, ab[0], ab[1], &st->entropy, &st->varentropy);
@@ -70,17 +70,10 @@ void es_logit_stats(const float *logits, int n, int32_t token, double *entropy,
                     double *varentropy, double *logprob_of) {
     float max = logits[0];
     for (int i = 1; i < n; i++) max = logits[i] > max ? logits[i] : max;
-    double z = 0, a = 0, b = 0;
-    for (int i = 0; i < n; i++) {
-        float d = logits[i] - max;
-        double e = expf(d), dd = d;
-        if (e == 0) continue; /* also keeps a -inf logit (a banned token) out: 0 * -inf */
-        z += e;
-        a += e * dd;
-        b += e * dd * dd;
-    }
+    double ab[2]; /* a -inf logit (a banned token) adds 0 to all three sums */
+    double z = es_exp_sums(logits, NULL, n, max, ab);
     double h, v;
-    finish(z, a, b, &h, &v);
+    finish(z, ab[0], ab[1], &h, &v);
     if (entropy) *entropy = h;
     if (varentropy) *varentropy = v;
     if (logprob_of)

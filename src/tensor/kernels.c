@@ -400,18 +400,20 @@ void es_softmax(float *x, int n) {
         for (int i = 0; i < n; i++) x[i] = 1.0f / (float)n;
         return;
     }
-    double sum = es_exp_sums(x, n, max, NULL); /* each e <= 1, the max's 1: no overflow */
+    double sum = es_exp_sums(x, x, n, max, NULL); /* each e <= 1, the max's 1: no overflow */
     float inv = (float)(1.0 / sum);
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
-double es_exp_sums_portable(float *x, int n, float max, double ab[2]) {
+double es_exp_sums_portable(const float *x, float *e, int n, float max, double ab[2]) {
     double z[8] = {0}, a[8] = {0}, b[8] = {0};
     for (int i = 0; i < n; i++) {
-        float d = x[i] - max, e = expf(d);
-        double ed = (double)e * d;
-        x[i] = e;
-        z[i % 8] += e;
+        float d = x[i] - max;
+        d = d < -FLT_MAX ? -FLT_MAX : d; /* -inf: e 0, e d 0 (NaN stays NaN) */
+        float ei = expf(d);
+        double ed = (double)ei * d;
+        if (e) e[i] = ei;
+        z[i % 8] += ei;
         a[i % 8] += ed;
         b[i % 8] += ed * d;
     }
@@ -422,19 +424,19 @@ double es_exp_sums_portable(float *x, int n, float max, double ab[2]) {
 /* A softmax over 1,024 positions was ~20 cycles an element in scalar expf
  * and a single chain of double additions: the attention of a decode step
  * at that context spent about as long there as in its dot products. */
-double es_exp_sums_isa(es_isa isa, float *x, int n, float max, double ab[2]) {
+double es_exp_sums_isa(es_isa isa, const float *x, float *e, int n, float max, double ab[2]) {
 #ifdef ES_X86
     switch (es_isa_resolve(isa)) {
-    case ES_ISA_AVX512: return es_exp_sums_avx512(x, n, max, ab);
-    case ES_ISA_AVX2: return es_exp_sums_avx2(x, n, max, ab);
+    case ES_ISA_AVX512: return es_exp_sums_avx512(x, e, n, max, ab);
+    case ES_ISA_AVX2: return es_exp_sums_avx2(x, e, n, max, ab);
     default: break;
     }
 #endif
-    return es_exp_sums_portable(x, n, max, ab);
+    return es_exp_sums_portable(x, e, n, max, ab);
 }
 
-double es_exp_sums(float *x, int n, float max, double ab[2]) {
-    return es_exp_sums_isa(ES_ISA_BEST, x, n, max, ab);
+double es_exp_sums(const float *x, float *e, int n, float max, double ab[2]) {
+    return es_exp_sums_isa(ES_ISA_BEST, x, e, n, max, ab);
 }
 
 /* silu(g) = g * sigmoid(g) = g / (1 + e^-g); for g << 0, e^-g -> inf and

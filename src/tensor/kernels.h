@@ -20,14 +20,15 @@ void es_rmsnorm(float *out, const float *x, const float *weight, int n, float ep
 /* In place, numerically stable (subtracts the max): p = e / Z with the e
  * and Z of es_exp_sums, p = e * (float)(1 / Z). */
 void es_softmax(float *x, int n);
-/* x[i] = exp(x[i] - max) for i < n (max: the largest x, finite), and
- * their sum Z in double, returned: eight partial sums, x[i] going to sum
- * i % 8 in order, added as ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)).
- * With ab, also A = sum e_i d_i and B = sum e_i d_i^2 (d_i = x[i] - max in
- * F32, products in double) summed the same way: the probes' sums. exp is
- * expf on the portable path, libmvec's vector expf on AVX2 and AVX-512, the
- * same for every element wherever it falls. */
-double es_exp_sums(float *x, int n, float max, double ab[2]);
+/* e_i = exp(x[i] - max) for i < n (max: the largest x, finite) into e
+ * (which may be x, or NULL: not kept), and their sum Z in double, returned:
+ * eight partial sums, e_i going to sum i % 8 in order, added as
+ * ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)). With ab, also
+ * A = sum e_i d_i and B = sum e_i d_i^2 (d_i = x[i] - max in F32, at least
+ * -FLT_MAX so that a -inf x adds 0, products in double) summed the same
+ * way: the probes' sums. exp is expf on the portable path, libmvec's vector
+ * expf on AVX2 and AVX-512, the same for every element wherever it falls. */
+double es_exp_sums(const float *x, float *e, int n, float max, double ab[2]);
 /* out[i] = silu(gate[i]) * up[i] */
 void es_swiglu(float *out, const float *gate, const float *up, int n);
 float es_dot_f32(const float *a, const float *b, int n);
@@ -87,7 +88,7 @@ void es_weighted_rows_isa(es_isa isa, const float *w, const float *rows, size_t 
                           int n_rows, int n, float *out);
 void es_weighted_rows_add_isa(es_isa isa, const float *w, const float *rows, size_t stride,
                               int n_rows, int n, float *out);
-double es_exp_sums_isa(es_isa isa, float *x, int n, float max, double ab[2]);
+double es_exp_sums_isa(es_isa isa, const float *x, float *e, int n, float max, double ab[2]);
 /* es_swiglu with an explicit ISA: AVX2 and AVX-512 take exp from glibc's
  * vector math library (libmvec, at most 4 ulp), the portable path expf. */
 void es_swiglu_isa(es_isa isa, float *out, const float *gate, const float *up, int n);

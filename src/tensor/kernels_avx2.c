@@ -19,6 +19,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 
+#include <float.h>
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -510,15 +511,17 @@ TARGET void es_swiglu_avx2(float *out, const float *gate, const float *up, int n
 /* es_exp_sums, 8 elements at a time (the last n % 8 masked, zero in the
  * sums), into two vectors of four double lanes: lane k of the pair sums
  * the elements i = k mod 8 in order. */
-TARGET double es_exp_sums_avx2(float *x, int n, float max, double ab[2]) {
-    const __m256 vmax = _mm256_set1_ps(max), zero = _mm256_setzero_ps();
+TARGET double es_exp_sums_avx2(const float *x, float *out, int n, float max, double ab[2]) {
+    const __m256 vmax = _mm256_set1_ps(max), zero = _mm256_setzero_ps(), lowest = _mm256_set1_ps(-FLT_MAX);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256d z[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()}, a[2] = {z[0], z[0]}, b[2] = {z[0], z[0]};
     for (int i = 0; i < n; i += 8) {
         __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i), lane);
-        __m256 d = _mm256_blendv_ps(zero, _mm256_sub_ps(_mm256_maskload_ps(x + i, m), vmax), _mm256_castsi256_ps(m));
+        /* d at least -FLT_MAX (max_ps returns its second operand, d, when d is NaN) */
+        __m256 d = _mm256_max_ps(lowest, _mm256_sub_ps(_mm256_maskload_ps(x + i, m), vmax));
+        d = _mm256_blendv_ps(zero, d, _mm256_castsi256_ps(m));
         __m256 e = _mm256_blendv_ps(zero, _ZGVdN8v_expf(d), _mm256_castsi256_ps(m));
-        _mm256_maskstore_ps(x + i, m, e);
+        if (out) _mm256_maskstore_ps(out + i, m, e);
         for (int h = 0; h < 2; h++) {
             __m256d eh = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(e, 1) : _mm256_castps256_ps128(e));
             z[h] = _mm256_add_pd(z[h], eh);

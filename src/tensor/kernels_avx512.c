@@ -405,14 +405,15 @@ TARGET void es_swiglu_avx512(float *out, const float *gate, const float *up, int
 /* es_exp_sums, 16 elements at a time (the last n % 16 masked, zero in the
  * sums): the low and high eight of each step go to the same eight double
  * lanes in turn, so lane k sums the elements i = k mod 8 in order. */
-TARGET double es_exp_sums_avx512(float *x, int n, float max, double ab[2]) {
-    const __m512 vmax = _mm512_set1_ps(max);
+TARGET double es_exp_sums_avx512(const float *x, float *out, int n, float max, double ab[2]) {
+    const __m512 vmax = _mm512_set1_ps(max), lowest = _mm512_set1_ps(-FLT_MAX);
     __m512d z = _mm512_setzero_pd(), a = z, b = z;
     for (int i = 0; i < n; i += 16) {
         __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
-        __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), vmax);
+        /* d at least -FLT_MAX (max_ps returns its second operand, d, when d is NaN) */
+        __m512 d = _mm512_max_ps(lowest, _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), vmax));
         __m512 e = _mm512_maskz_mov_ps(m, _ZGVeN16v_expf(d));
-        _mm512_mask_storeu_ps(x + i, m, e);
+        if (out) _mm512_mask_storeu_ps(out + i, m, e);
 #pragma GCC unroll 2
         for (int half = 0; half < 2; half++) {
             __m512d eh = _mm512_cvtps_pd(half ? _mm512_extractf32x8_ps(e, 1) : _mm512_castps512_ps256(e));

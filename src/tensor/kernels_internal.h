@@ -182,9 +182,9 @@ void es_weighted_rows_avx512(const float *w, const float *rows, size_t stride, i
 void es_dot_f32_rows_avx512(const float *a, const float *rows, size_t stride, int n_rows, int n, float *out);
 
 /* es_exp_sums per ISA; es_sum8 adds eight partial sums in its order. */
-double es_exp_sums_portable(float *x, int n, float max, double ab[2]);
-double es_exp_sums_avx512(float *x, int n, float max, double ab[2]);
-double es_exp_sums_avx2(float *x, int n, float max, double ab[2]);
+double es_exp_sums_portable(const float *x, float *e, int n, float max, double ab[2]);
+double es_exp_sums_avx512(const float *x, float *e, int n, float max, double ab[2]);
+double es_exp_sums_avx2(const float *x, float *e, int n, float max, double ab[2]);
 static inline double es_sum8(const double s[8]) {
     return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
 }
