@@ -865,6 +865,35 @@ static void test_vector_ops(void) {
         es_softmax(&one, 1);
         CHECK(one == 1);
     }
+    TEST("several queries at once (es_dot_f32_rows_multi, es_weighted_rows_multi): bit for bit one by one") {
+        enum { ROWS = 37, STRIDE = 160, QS = 160, MAXQ = 6 }; /* QS: query and output stride, >= every n */
+        static const int lens[] = {8, 40, 64, 100, 128, 150};
+        rng r = {33};
+        static float q[MAXQ * QS], rows[ROWS * STRIDE], got[MAXQ * QS], want[MAXQ * QS], p[MAXQ * ROWS];
+        for (int i = 0; i < MAXQ * QS; i++) q[i] = rng_uniform(&r, -2, 2);
+        for (int i = 0; i < ROWS * STRIDE; i++) rows[i] = rng_uniform(&r, -2, 2);
+        for (int i = 0; i < MAXQ * ROWS; i++) p[i] = rng_uniform(&r, 0, 1);
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            const int n = lens[li];
+            for (int nq = 1; nq <= MAXQ; nq++) {
+                es_dot_f32_rows_multi(q, QS, nq, rows + 4, STRIDE, ROWS, n, got, QS);
+                for (int k = 0; k < nq; k++) es_dot_f32_rows(q + k * QS, rows + 4, STRIDE, ROWS, n, want + k * QS);
+                int same = 1;
+                for (int k = 0; k < nq; k++) same &= memcmp(got + k * QS, want + k * QS, ROWS * sizeof(float)) == 0;
+                CHECKF(same, "dot, n %d, %d queries", n, nq);
+                for (int k = 0; k < 3; k++)
+                    for (int add = 0; add < 2; add++) {
+                        for (int i = 0; i < MAXQ * QS; i++) got[i] = want[i] = (float)i; /* what add continues */
+                        es_weighted_rows_multi_isa(all_isas[k], p, ROWS, nq, rows + 4, STRIDE, ROWS, n, got, QS, add);
+                        for (int h = 0; h < nq; h++)
+                            (add ? es_weighted_rows_add_isa : es_weighted_rows_isa)(all_isas[k], p + h * ROWS, rows + 4,
+                                                                                   STRIDE, ROWS, n, want + h * QS);
+                        CHECKF(memcmp(got, want, sizeof got) == 0, "%s weighted, n %d, %d queries, add %d",
+                               es_isa_name(all_isas[k]), n, nq, add);
+                    }
+            }
+        }
+    }
     TEST("es_exp_sums on every ISA: exp vs double, Z, A and B in the documented order, slices alike") {
         enum { N = 300 };
         rng r = {21};

@@ -139,6 +139,8 @@ static const shape shapes[] = {
     {"one head of 128, separate, adjacent", 128, 64, 2, 1, 1, 128, 40, 0, ES_ROPE_ADJACENT},
     {"GQA 8/2, head_dim 32 (q_dim 4*dim), tied, half", 64, 64, 2, 8, 2, 32, 60, 1,
      ES_ROPE_HALF},
+    {"MQA 12/1 (a group of 12: passes of 8 and 4 heads), head_dim 16", 64, 96, 2, 12, 1, 16, 50, 0,
+     ES_ROPE_HALF},
 };
 
 static void build_shape(random_model *rm, const shape *s, es_dtype type, uint64_t seed) {

@@ -344,6 +344,17 @@ void es_dot_f32_rows(const float *a, const float *rows, size_t stride, int n_row
     }
 }
 
+void es_dot_f32_rows_multi(const float *a, size_t a_stride, int n_a, const float *rows, size_t stride, int n_rows,
+                           int n, float *out, size_t out_stride) {
+#ifdef ES_X86
+    if (n >= 32 && es_isa_resolve(ES_ISA_BEST) == ES_ISA_AVX512) {
+        es_dot_f32_rows_multi_avx512(a, a_stride, n_a, rows, stride, n_rows, n, out, out_stride);
+        return;
+    }
+#endif
+    for (int k = 0; k < n_a; k++) es_dot_f32_rows(a + k * a_stride, rows, stride, n_rows, n, out + k * out_stride);
+}
+
 static void weighted_rows(es_isa isa, const float *w, const float *rows, size_t stride, int n_rows, int n,
                           float *out, int add) {
 #ifdef ES_X86
@@ -368,6 +379,22 @@ void es_weighted_rows_add_isa(es_isa isa, const float *w, const float *rows, siz
 void es_weighted_rows(const float *w, const float *rows, size_t stride, int n_rows, int n,
                       float *out) {
     weighted_rows(ES_ISA_BEST, w, rows, stride, n_rows, n, out, 0);
+}
+
+void es_weighted_rows_multi_isa(es_isa isa, const float *w, size_t w_stride, int n_w, const float *rows,
+                                size_t stride, int n_rows, int n, float *out, size_t out_stride, int add) {
+#ifdef ES_X86
+    if (es_isa_resolve(isa) == ES_ISA_AVX512) {
+        es_weighted_rows_multi_avx512(w, w_stride, n_w, rows, stride, n_rows, n, out, out_stride, add);
+        return;
+    }
+#endif
+    for (int h = 0; h < n_w; h++) weighted_rows(isa, w + h * w_stride, rows, stride, n_rows, n, out + h * out_stride, add);
+}
+
+void es_weighted_rows_multi(const float *w, size_t w_stride, int n_w, const float *rows, size_t stride, int n_rows,
+                            int n, float *out, size_t out_stride, int add) {
+    es_weighted_rows_multi_isa(ES_ISA_BEST, w, w_stride, n_w, rows, stride, n_rows, n, out, out_stride, add);
 }
 
 void es_weighted_rows_add(const float *w, const float *rows, size_t stride, int n_rows, int n,

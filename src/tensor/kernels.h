@@ -47,6 +47,14 @@ void es_weighted_rows(const float *w, const float *rows, size_t stride, int n_ro
  * es_weighted_rows over all (the attention walks the cache in blocks). */
 void es_weighted_rows_add(const float *w, const float *rows, size_t stride, int n_rows, int n,
                           float *out);
+/* Several queries (weight rows) against the same rows at once, for
+ * grouped-query attention: query k at a + k * a_stride (w + k * w_stride),
+ * its results at out + k * out_stride, each bit for bit what the one-query
+ * call gives (add: es_weighted_rows_add); the shared rows are read once. */
+void es_dot_f32_rows_multi(const float *a, size_t a_stride, int n_a, const float *rows, size_t stride, int n_rows,
+                           int n, float *out, size_t out_stride);
+void es_weighted_rows_multi(const float *w, size_t w_stride, int n_w, const float *rows, size_t stride, int n_rows,
+                            int n, float *out, size_t out_stride, int add);
 
 /* Added by the kernels module (internal, for the tests and benchmarks).
  * The matrix kernels come in several instruction sets, chosen at run time
@@ -88,6 +96,8 @@ void es_weighted_rows_isa(es_isa isa, const float *w, const float *rows, size_t 
                           int n_rows, int n, float *out);
 void es_weighted_rows_add_isa(es_isa isa, const float *w, const float *rows, size_t stride,
                               int n_rows, int n, float *out);
+void es_weighted_rows_multi_isa(es_isa isa, const float *w, size_t w_stride, int n_w, const float *rows,
+                                size_t stride, int n_rows, int n, float *out, size_t out_stride, int add);
 double es_exp_sums_isa(es_isa isa, const float *x, float *e, int n, float max, double ab[2]);
 /* es_swiglu with an explicit ISA: AVX2 and AVX-512 take exp from glibc's
  * vector math library (libmvec, at most 4 ulp), the portable path expf. */

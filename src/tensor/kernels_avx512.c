@@ -355,33 +355,45 @@ es_rowdot_rows_fn *es_rowdot_rows_avx512(es_dtype type) {
  * reduce16_x16, the tail added as rowdot_nb adds it: the same bits as
  * es_rowdot_avx512(ES_F32) row by row, in about half the instructions (a
  * 64-element row is 4 FMAs; its reduction was ten more). */
-TARGET void es_dot_f32_rows_avx512(const float *a, const float *rows, size_t stride, int n_rows, int n,
-                                   float *out) {
+/* Rows t0 .. t0 + m - 1 (m <= 16) against query a, into out[t0 ..]. */
+INLINE void dot_rows16(const float *a, const float *rows, size_t stride, int t0, int m, int n, float *out) {
     const int64_t n_chunks = n / 32;
     const __m512 zero = _mm512_setzero_ps();
-    for (int t0 = 0; t0 < n_rows; t0 += 16) {
-        int m = n_rows - t0 < 16 ? n_rows - t0 : 16;
-        __m512 v[16];
-        for (int j = m; j < 16; j++) v[4 * (j % 4) + j / 4] = zero;
-        for (int j = 0; j < m; j++) { /* rows in order (one stream); row t0 + j = 4q + r goes to v[4r + q] */
-            const float *x = rows + (size_t)(t0 + j) * stride;
-            __m512 lo = zero, hi = zero;
-            for (int64_t c = 0; c < n_chunks; c++) {
-                lo = _mm512_fmadd_ps(_mm512_loadu_ps(a + 32 * c), _mm512_loadu_ps(x + 32 * c), lo);
-                hi = _mm512_fmadd_ps(_mm512_loadu_ps(a + 32 * c + 16), _mm512_loadu_ps(x + 32 * c + 16), hi);
-            }
-            v[4 * (j % 4) + j / 4] = _mm512_add_ps(lo, hi);
+    __m512 v[16];
+    for (int j = m; j < 16; j++) v[4 * (j % 4) + j / 4] = zero;
+    for (int j = 0; j < m; j++) { /* rows in order (one stream); row t0 + j = 4q + r goes to v[4r + q] */
+        const float *x = rows + (size_t)(t0 + j) * stride;
+        __m512 lo = zero, hi = zero;
+        for (int64_t c = 0; c < n_chunks; c++) {
+            lo = _mm512_fmadd_ps(_mm512_loadu_ps(a + 32 * c), _mm512_loadu_ps(x + 32 * c), lo);
+            hi = _mm512_fmadd_ps(_mm512_loadu_ps(a + 32 * c + 16), _mm512_loadu_ps(x + 32 * c + 16), hi);
         }
-        __m512 s = reduce16_x16(v);
-        float sums[16];
-        _mm512_storeu_ps(sums, s);
-        for (int j = 0; j < m; j++) {
-            const float *x = rows + (size_t)(t0 + j) * stride;
-            float tail = n_chunks * 32 < n ? tail_dot(ES_F32, (const uint8_t *)(const void *)a, x, n_chunks * 32, n)
-                                           : 0.0f;
-            out[t0 + j] = sums[j] + tail;
-        }
+        v[4 * (j % 4) + j / 4] = _mm512_add_ps(lo, hi);
     }
+    __m512 s = reduce16_x16(v);
+    float sums[16];
+    _mm512_storeu_ps(sums, s);
+    for (int j = 0; j < m; j++) {
+        const float *x = rows + (size_t)(t0 + j) * stride;
+        float tail = n_chunks * 32 < n ? tail_dot(ES_F32, (const uint8_t *)(const void *)a, x, n_chunks * 32, n)
+                                       : 0.0f;
+        out[t0 + j] = sums[j] + tail;
+    }
+}
+
+TARGET void es_dot_f32_rows_avx512(const float *a, const float *rows, size_t stride, int n_rows, int n,
+                                   float *out) {
+    for (int t0 = 0; t0 < n_rows; t0 += 16) dot_rows16(a, rows, stride, t0, n_rows - t0 < 16 ? n_rows - t0 : 16, n, out);
+}
+
+/* The same for n_a queries (grouped-query attention): each block of 16
+ * rows is read from memory once and then from L1 for the other queries. */
+TARGET void es_dot_f32_rows_multi_avx512(const float *a, size_t a_stride, int n_a, const float *rows, size_t stride,
+                                         int n_rows, int n, float *out, size_t out_stride) {
+    for (int t0 = 0; t0 < n_rows; t0 += 16)
+        for (int k = 0; k < n_a; k++)
+            dot_rows16(a + k * a_stride, rows, stride, t0, n_rows - t0 < 16 ? n_rows - t0 : 16, n,
+                       out + k * out_stride);
 }
 
 /* glibc's vector expf (libmvec, shipped with libc6; the name is the x86
@@ -472,6 +484,45 @@ TARGET void es_weighted_rows_avx512(const float *w, const float *rows, size_t st
         float a = add ? out[d] : 0.0f;
         for (int t = 0; t < n_rows; t++) a = fmaf(w[t], rows[(size_t)t * stride + d], a);
         out[d] = a;
+    }
+}
+
+/* es_weighted_rows_avx512 for n_w weight rows at once (w + h * w_stride,
+ * into out + h * out_stride), up to 4 per pass: each value row is loaded
+ * once for them, and their 16 chains per 64 elements run side by side;
+ * every element's chain is the single call's, so are its bits. */
+TARGET void es_weighted_rows_multi_avx512(const float *w, size_t w_stride, int n_w, const float *rows,
+                                          size_t stride, int n_rows, int n, float *out, size_t out_stride,
+                                          int add) {
+    for (int h0 = 0; h0 < n_w; h0 += 4) {
+        const int nh = n_w - h0 < 4 ? n_w - h0 : 4;
+        int d = 0;
+        for (; d + 64 <= n; d += 64) {
+            __m512 acc[4][4];
+            for (int h = 0; h < nh; h++)
+                for (int k = 0; k < 4; k++)
+                    acc[h][k] = add ? _mm512_loadu_ps(out + (h0 + h) * out_stride + d + 16 * k) : _mm512_setzero_ps();
+            for (int t = 0; t < n_rows; t++) {
+                const float *r = rows + (size_t)t * stride + d;
+                __m512 v0 = _mm512_loadu_ps(r), v1 = _mm512_loadu_ps(r + 16), v2 = _mm512_loadu_ps(r + 32),
+                       v3 = _mm512_loadu_ps(r + 48);
+#pragma GCC unroll 4
+                for (int h = 0; h < 4; h++) {
+                    if (h >= nh) break;
+                    __m512 wt = _mm512_set1_ps(w[(h0 + h) * w_stride + t]);
+                    acc[h][0] = _mm512_fmadd_ps(wt, v0, acc[h][0]);
+                    acc[h][1] = _mm512_fmadd_ps(wt, v1, acc[h][1]);
+                    acc[h][2] = _mm512_fmadd_ps(wt, v2, acc[h][2]);
+                    acc[h][3] = _mm512_fmadd_ps(wt, v3, acc[h][3]);
+                }
+            }
+            for (int h = 0; h < nh; h++)
+                for (int k = 0; k < 4; k++) _mm512_storeu_ps(out + (h0 + h) * out_stride + d + 16 * k, acc[h][k]);
+        }
+        if (d < n) /* the rest of each row: the single call on the columns left (each column is its own chain) */
+            for (int h = 0; h < nh; h++)
+                es_weighted_rows_avx512(w + (h0 + h) * w_stride, rows + d, stride, n_rows, n - d,
+                                        out + (h0 + h) * out_stride + d, add);
     }
 }
 #endif

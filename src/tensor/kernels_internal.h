@@ -178,8 +178,13 @@ void es_weighted_rows_portable(const float *w, const float *rows, size_t stride,
 void es_weighted_rows_avx512(const float *w, const float *rows, size_t stride, int n_rows,
                              int n, float *out, int add);
 
-/* es_dot_f32_rows on AVX-512 for n >= 32: the bits of the one-row dot. */
+/* es_dot_f32_rows (and its several-queries form) on AVX-512 for n >= 32:
+ * the bits of the one-row dot. */
 void es_dot_f32_rows_avx512(const float *a, const float *rows, size_t stride, int n_rows, int n, float *out);
+void es_dot_f32_rows_multi_avx512(const float *a, size_t a_stride, int n_a, const float *rows, size_t stride,
+                                  int n_rows, int n, float *out, size_t out_stride);
+void es_weighted_rows_multi_avx512(const float *w, size_t w_stride, int n_w, const float *rows, size_t stride,
+                                   int n_rows, int n, float *out, size_t out_stride, int add);
 
 /* es_exp_sums per ISA; es_sum8 adds eight partial sums in its order. */
 double es_exp_sums_portable(const float *x, float *e, int n, float max, double ab[2]);

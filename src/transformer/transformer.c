@@ -35,6 +35,9 @@
 #include "util/error.h"
 
 #define MAX_THREADS 1024
+/* Query heads taken together: at most this many heads of one KV group
+ * share a pass over its keys and values. */
+#define HEADS_PER_PASS 8
 
 /* Per-batch activations; every buffer holds `rows` rows. */
 typedef struct scratch {
@@ -85,7 +88,7 @@ struct es_context {
     int max_blocks;    /* blocks per layer at n_ctx */
     float **k_cache;   /* (n_layers, max_blocks) blocks, each (n_kv_heads, ES_KV_BLOCK, head_dim) */
     float **v_cache;   /* the same for the values */
-    float *scores;     /* (n_threads, kv_capacity) attention scores, per thread */
+    float *scores;     /* (n_threads, HEADS_PER_PASS, kv_capacity) attention scores, per thread */
     scratch s;
     float *logits;     /* (vocab_size) after the last evaluated token */
     int probes;        /* 1: attention statistics are measured */
@@ -161,7 +164,7 @@ static int kv_reserve(es_context *ctx, int needed, es_error *err) {
             if (!ctx->k_cache[at] || !ctx->v_cache[at]) goto oom;
         }
     ctx->kv_blocks = blocks;
-    float *scores = realloc(ctx->scores, (size_t)ctx->n_threads * (size_t)cap * sizeof(float));
+    float *scores = realloc(ctx->scores, (size_t)ctx->n_threads * HEADS_PER_PASS * (size_t)cap * sizeof(float));
     if (!scores) goto oom;
     ctx->scores = scores;
     if (ctx->probes) {
@@ -338,35 +341,57 @@ static void kv_store(es_context *ctx, int l, int n, int pos0) {
         }
 }
 
-/* One query head's attention: query i of the batch (position pos0 + i)
- * over cached positions 0..pos0+i of layer l, head h; `score` is scratch
- * for the scores and then the probabilities. With st, the probes'
- * statistics come out of the same softmax pass. The cache is walked block
- * by block; the sums are those of one pass (es_weighted_rows_add). */
-static void attend(es_context *ctx, int l, int h, int i, int pos0, float *score,
-                   es_softmax_stats *st) {
+/* The attention of query heads h0 .. h0+nh-1, all of KV group g, for query
+ * i of the batch (position pos0 + i) over cached positions 0..pos0+i of
+ * layer l. score: nh rows (stride score_stride), scratch for the scores and
+ * then the probabilities. With st (nh of them), the probes' statistics come
+ * out of the same softmax pass. The heads read each block of the group's
+ * keys and values once (es_dot_f32_rows_multi, es_weighted_rows_multi);
+ * every head's numbers are those of a pass of its own, over the whole
+ * context at once. */
+static void attend_heads(es_context *ctx, int l, int g, int h0, int nh, int i, int pos0, float *score,
+                         size_t score_stride, es_softmax_stats *st) {
     const es_config *c = &ctx->model->config;
-    const int hd = c->head_dim, g = h / (c->n_heads / c->n_kv_heads);
+    const int hd = c->head_dim;
     const size_t q_dim = (size_t)c->n_heads * hd;
     const int n_keys = pos0 + i + 1; /* causal: positions 0..pos0+i, never empty slots */
-    const float *q = ctx->s.q + (size_t)i * q_dim + (size_t)h * hd;
+    const float *q = ctx->s.q + (size_t)i * q_dim + (size_t)h0 * hd;
     /* scores: q . k / sqrt(head_dim), then softmax over the positions */
     for (int t0 = 0; t0 < n_keys; t0 += ES_KV_BLOCK) {
         int m = n_keys - t0 < ES_KV_BLOCK ? n_keys - t0 : ES_KV_BLOCK;
-        es_dot_f32_rows(q, kv_at(ctx, ctx->k_cache, l, t0, g), (size_t)hd, m, hd, score + t0);
+        es_dot_f32_rows_multi(q, (size_t)hd, nh, kv_at(ctx, ctx->k_cache, l, t0, g), (size_t)hd, m, hd, score + t0,
+                              score_stride);
     }
     const float sqrt_hd = sqrtf((float)hd);
-    for (int t = 0; t < n_keys; t++) score[t] /= sqrt_hd;
-    if (st) es_softmax_probe(score, n_keys, st);
-    else es_softmax(score, n_keys);
-    /* weighted sum of the values */
-    float *out = ctx->s.att + (size_t)i * q_dim + (size_t)h * hd;
+    for (int k = 0; k < nh; k++) {
+        float *row = score + k * score_stride;
+        for (int t = 0; t < n_keys; t++) row[t] /= sqrt_hd;
+        if (st) es_softmax_probe(row, n_keys, &st[k]);
+        else es_softmax(row, n_keys);
+    }
+    /* weighted sums of the values */
+    float *out = ctx->s.att + (size_t)i * q_dim + (size_t)h0 * hd;
     for (int t0 = 0; t0 < n_keys; t0 += ES_KV_BLOCK) {
         int m = n_keys - t0 < ES_KV_BLOCK ? n_keys - t0 : ES_KV_BLOCK;
-        const float *v = kv_at(ctx, ctx->v_cache, l, t0, g);
-        if (t0 == 0) es_weighted_rows(score, v, (size_t)hd, m, hd, out);
-        else es_weighted_rows_add(score + t0, v, (size_t)hd, m, hd, out);
+        es_weighted_rows_multi(score + t0, score_stride, nh, kv_at(ctx, ctx->v_cache, l, t0, g), (size_t)hd, m, hd,
+                               out, (size_t)hd, t0 > 0);
     }
+}
+
+/* The passes of a layer's attention per query: KV groups split into runs of
+ * at most HEADS_PER_PASS heads. Pass p covers heads *h0 .. *h0 + *nh - 1 of
+ * group *g. */
+static int passes_per_query(const es_config *c) {
+    int group = c->n_heads / c->n_kv_heads;
+    return c->n_kv_heads * ((group + HEADS_PER_PASS - 1) / HEADS_PER_PASS);
+}
+
+static void pass_heads(const es_config *c, int p, int *g, int *h0, int *nh) {
+    int group = c->n_heads / c->n_kv_heads, per_group = (group + HEADS_PER_PASS - 1) / HEADS_PER_PASS;
+    int k0 = (p % per_group) * HEADS_PER_PASS;
+    *g = p / per_group;
+    *h0 = *g * group + k0;
+    *nh = group - k0 < HEADS_PER_PASS ? group - k0 : HEADS_PER_PASS;
 }
 
 /* Attention with the probes on, for queries c0..c0+cn-1 of the batch (row0:
@@ -378,19 +403,23 @@ static void attention_probed(es_context *ctx, int l, int c0, int cn, int pos0, i
     probe_buffers *pb = &ctx->pb;
     const int n_heads = c->n_heads, n_layers = c->n_layers;
     const size_t cap = (size_t)ctx->kv_capacity;
-    const int n_tasks = n_heads * cn;
+    const int n_passes = passes_per_query(c), n_tasks = n_passes * cn;
 #pragma omp parallel num_threads(ctx->n_threads)
     {
 #pragma omp for schedule(static)
         for (int task = 0; task < n_tasks; task++) {
-            const int h = task / cn, ci = task % cn, i = c0 + ci;
-            float *probs = pb->probs + ((size_t)ci * n_heads + h) * cap;
-            es_softmax_stats st;
-            attend(ctx, l, h, i, pos0, probs, &st);
-            const size_t at = ((size_t)(row0 + i) * n_layers + l) * n_heads + h;
-            pb->entropy[at] = (float)st.entropy;
-            pb->varentropy[at] = (float)st.varentropy;
-            pb->head_abs[(size_t)ci * n_heads + h] = st.mean_abs_score;
+            const int ci = task % cn, i = c0 + ci;
+            int g, h0, nh;
+            pass_heads(c, task / cn, &g, &h0, &nh);
+            es_softmax_stats st[HEADS_PER_PASS];
+            attend_heads(ctx, l, g, h0, nh, i, pos0, pb->probs + ((size_t)ci * n_heads + h0) * cap, cap, st);
+            for (int k = 0; k < nh; k++) {
+                const int h = h0 + k;
+                const size_t at = ((size_t)(row0 + i) * n_layers + l) * n_heads + h;
+                pb->entropy[at] = (float)st[k].entropy;
+                pb->varentropy[at] = (float)st[k].varentropy;
+                pb->head_abs[(size_t)ci * n_heads + h] = st[k].mean_abs_score;
+            }
         }
         /* per query, over all heads: agreement and interaction strength */
 #pragma omp for schedule(static)
@@ -408,7 +437,7 @@ static void attention_probed(es_context *ctx, int l, int c0, int cn, int pos0, i
 
 /* Causal grouped-query attention of the batch's queries (positions
  * pos0..pos0+n-1) over the cached keys and values of layer l. Each
- * (head, query) pair is one task with its own score row. */
+ * (pass of heads, query) pair is one task with its own score rows. */
 static void attention(es_context *ctx, int l, int n, int pos0, int row0) {
     if (ctx->probes) {
         for (int c0 = 0; c0 < n; c0 += ctx->pb.chunk_rows) {
@@ -417,11 +446,15 @@ static void attention(es_context *ctx, int l, int n, int pos0, int row0) {
         }
         return;
     }
-    const int n_tasks = ctx->model->config.n_heads * n;
+    const es_config *c = &ctx->model->config;
+    const size_t cap = (size_t)ctx->kv_capacity;
+    const int n_tasks = passes_per_query(c) * n;
 #pragma omp parallel for schedule(static) num_threads(ctx->n_threads)
     for (int task = 0; task < n_tasks; task++) {
-        float *score = ctx->scores + (size_t)omp_get_thread_num() * ctx->kv_capacity;
-        attend(ctx, l, task / n, task % n, pos0, score, NULL);
+        float *score = ctx->scores + (size_t)omp_get_thread_num() * HEADS_PER_PASS * cap;
+        int g, h0, nh;
+        pass_heads(c, task / n, &g, &h0, &nh);
+        attend_heads(ctx, l, g, h0, nh, task % n, pos0, score, cap, NULL);
     }
 }
 
