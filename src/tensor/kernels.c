@@ -397,11 +397,6 @@ void es_weighted_rows_multi(const float *w, size_t w_stride, int n_w, const floa
     es_weighted_rows_multi_isa(ES_ISA_BEST, w, w_stride, n_w, rows, stride, n_rows, n, out, out_stride, add);
 }
 
-void es_weighted_rows_add(const float *w, const float *rows, size_t stride, int n_rows, int n,
-                          float *out) {
-    weighted_rows(ES_ISA_BEST, w, rows, stride, n_rows, n, out, 1);
-}
-
 /* ---- vector operations ----------------------------------------------- */
 
 /* out may be x (the scale is known before anything is written). */

@@ -42,15 +42,13 @@ void es_dot_f32_rows(const float *a, const float *rows, size_t stride, int n_row
  * weighted sum of the cached values, summed over t in order for each d. */
 void es_weighted_rows(const float *w, const float *rows, size_t stride, int n_rows, int n,
                       float *out);
-/* The same sums continued from out[d]: es_weighted_rows over rows 0..a-1
- * then es_weighted_rows_add over rows a..n_rows-1 gives the bits of one
- * es_weighted_rows over all (the attention walks the cache in blocks). */
-void es_weighted_rows_add(const float *w, const float *rows, size_t stride, int n_rows, int n,
-                          float *out);
 /* Several queries (weight rows) against the same rows at once, for
  * grouped-query attention: query k at a + k * a_stride (w + k * w_stride),
  * its results at out + k * out_stride, each bit for bit what the one-query
- * call gives (add: es_weighted_rows_add); the shared rows are read once. */
+ * call gives; the shared rows are read once. add: the weighted sums
+ * continue from out[d] (es_weighted_rows_add_isa), so rows 0..a-1 then
+ * a..n_rows-1 give the bits of one call over all (the attention walks the
+ * cache in blocks). */
 void es_dot_f32_rows_multi(const float *a, size_t a_stride, int n_a, const float *rows, size_t stride, int n_rows,
                            int n, float *out, size_t out_stride);
 void es_weighted_rows_multi(const float *w, size_t w_stride, int n_w, const float *rows, size_t stride, int n_rows,
@@ -94,6 +92,7 @@ float es_dot_f32_isa(es_isa isa, const float *a, const float *b, int n);
 int es_isa_rounds_activations(es_isa isa, es_dtype type);
 void es_weighted_rows_isa(es_isa isa, const float *w, const float *rows, size_t stride,
                           int n_rows, int n, float *out);
+/* es_weighted_rows continued from out[d] (see es_weighted_rows_multi). */
 void es_weighted_rows_add_isa(es_isa isa, const float *w, const float *rows, size_t stride,
                               int n_rows, int n, float *out);
 void es_weighted_rows_multi_isa(es_isa isa, const float *w, size_t w_stride, int n_w, const float *rows,

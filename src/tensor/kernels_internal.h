@@ -172,7 +172,7 @@ static inline void es_k_unpack_scales(const uint8_t packed[12], uint64_t *sc, ui
 
 /* The attention's weighted sum of value rows (es_weighted_rows), per ISA
  * (t in order for each element; AVX-512 fuses the multiply-adds); add: the
- * sums continue from out (es_weighted_rows_add) instead of from 0. */
+ * sums continue from out (es_weighted_rows_add_isa) instead of from 0. */
 void es_weighted_rows_portable(const float *w, const float *rows, size_t stride, int n_rows,
                                int n, float *out, int add);
 void es_weighted_rows_avx512(const float *w, const float *rows, size_t stride, int n_rows,

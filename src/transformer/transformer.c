@@ -379,13 +379,13 @@ static void attend_heads(es_context *ctx, int l, int g, int h0, int nh, int i, i
 }
 
 /* The passes of a layer's attention per query: KV groups split into runs of
- * at most HEADS_PER_PASS heads. Pass p covers heads *h0 .. *h0 + *nh - 1 of
- * group *g. */
+ * at most HEADS_PER_PASS heads. */
 static int passes_per_query(const es_config *c) {
     int group = c->n_heads / c->n_kv_heads;
     return c->n_kv_heads * ((group + HEADS_PER_PASS - 1) / HEADS_PER_PASS);
 }
 
+/* Pass p covers heads *h0 .. *h0 + *nh - 1, of KV group *g. */
 static void pass_heads(const es_config *c, int p, int *g, int *h0, int *nh) {
     int group = c->n_heads / c->n_kv_heads, per_group = (group + HEADS_PER_PASS - 1) / HEADS_PER_PASS;
     int k0 = (p % per_group) * HEADS_PER_PASS;
