@@ -96,6 +96,25 @@ const char *es_tokenizer_kind(const es_tokenizer *tok); /* "llama (SentencePiece
  * buffers of the forward pass. */
 typedef struct es_context es_context;
 
+/* The kernel sets a context computes with. BEST is the best this CPU runs
+ * (AVX-512 with VNNI, else AVX2 + FMA + F16C, else portable C). Naming a
+ * lower set reproduces the numbers of an x86 machine that has only that set,
+ * bit for bit, or measures its speed here: results differ between sets in
+ * the last bits (summation order), never between thread counts or batch
+ * sizes of one set. A set this CPU lacks falls back to the best one below it
+ * (es_kernels_resolve says which one runs). */
+typedef enum es_kernels {
+    ES_KERNELS_BEST = 0,
+    ES_KERNELS_PORTABLE, /* plain C, any CPU */
+    ES_KERNELS_AVX2,     /* x86 AVX2 + FMA + F16C */
+    ES_KERNELS_AVX512,   /* x86 AVX-512 F/BW/VL/VNNI */
+} es_kernels;
+
+const char *es_kernels_name(es_kernels k); /* "best", "portable", "avx2", "avx512" */
+/* Parses one of those names (case-sensitive); 0, or -1 if unknown. */
+int es_kernels_parse(const char *name, es_kernels *out);
+es_kernels es_kernels_resolve(es_kernels k); /* the set that really runs here */
+
 typedef struct es_context_params {
     int n_ctx;     /* positions; 0: the model's trained context. The KV cache
                       grows as positions fill, so a huge trained context
@@ -103,6 +122,7 @@ typedef struct es_context_params {
     int n_threads; /* 0: all cores */
     int probes;    /* 1: measure the attention statistics of every evaluated
                       position (es_context_probe); 0: off, no cost */
+    es_kernels kernels; /* ES_KERNELS_BEST (0): the best this CPU runs */
 } es_context_params;
 
 es_context *es_context_new(const es_model *model, const es_context_params *params,
@@ -119,6 +139,7 @@ int es_context_eval(es_context *ctx, const int32_t *tokens, int n,
 const float *es_context_logits(const es_context *ctx); /* vocab_size floats */
 int es_context_pos(const es_context *ctx);   /* tokens in the cache */
 int es_context_size(const es_context *ctx);  /* n_ctx */
+es_kernels es_context_kernels(const es_context *ctx); /* the set in use (resolved) */
 void es_context_reset(es_context *ctx);      /* empties the cache */
 /* Forgets every position from pos on (0 <= pos <= es_context_pos), keeping
  * the cache of the positions before: a shared prompt prefix (system prompt,
@@ -416,6 +437,7 @@ typedef struct es_study_params {
     const char *system;        /* system message (chat) or text before the prompt */
     int chat;                  /* -1: when the model has a known template; 0; 1 */
     int n_predict, n_threads, n_ctx, probes;
+    es_kernels kernels;        /* recorded (resolved) in the run's settings */
     es_sampler_params sampling; /* its seed also drives --sample; each item is
                                    sampled with a seed mixed from it and the key */
     size_t limit;              /* 0: all items */
@@ -514,6 +536,7 @@ typedef struct es_server_params {
     const es_entropix_params *entropix; /* the Entropix sampler for every request;
                                            NULL: each request's own settings */
     int n_threads;           /* 0: all cores */
+    es_kernels kernels;      /* ES_KERNELS_BEST: the best this CPU runs */
     int n_ctx;               /* 0: the model's trained context */
     size_t max_body;         /* request bodies above this get 413 (bytes) */
     int max_connections;
@@ -543,6 +566,7 @@ enum { ES_BENCH_TEXT, ES_BENCH_MARKDOWN, ES_BENCH_JSON };
 
 typedef struct es_bench_params {
     int n_threads;      /* 0: all cores */
+    es_kernels kernels; /* ES_KERNELS_BEST: the best this CPU runs */
     int n_prompt;       /* prefill: tokens in one es_context_eval (0: skip) */
     int n_gen;          /* decode: steps from an empty cache (0: skip) */
     int n_ctx;          /* long decode: positions filled first (0: skip) */
@@ -565,7 +589,7 @@ typedef struct es_bench_stat {
 } es_bench_stat;
 
 typedef struct es_bench_result {
-    es_bench_params params;   /* as run (n_threads resolved) */
+    es_bench_params params;   /* as run (n_threads and kernels resolved) */
     char model[256];          /* the model file's name */
     char weight_type[16];     /* type holding most weight bytes: "F16", "Q8_0" */
     uint64_t weight_bytes;    /* all tensor data */

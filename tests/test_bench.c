@@ -58,8 +58,8 @@ static void suite_bench_arguments(void) {
         es_error err;
         es_model *m = path ? es_model_load(path, NULL, &err) : NULL;
         CHECK(m != NULL);
-        es_bench_params bad[7];
-        for (int i = 0; i < 7; i++) bad[i] = quick_params();
+        es_bench_params bad[8];
+        for (int i = 0; i < 8; i++) bad[i] = quick_params();
         bad[0].repetitions = 0;
         bad[1].n_prompt = -1;
         bad[2].probes = 0;
@@ -67,7 +67,8 @@ static void suite_bench_arguments(void) {
         bad[4].n_gen_long = 0;
         bad[5].n_threads = -2;
         bad[6].probes = 4;
-        for (int i = 0; m && i < 7; i++) {
+        bad[7].kernels = (es_kernels)9;
+        for (int i = 0; m && i < 8; i++) {
             es_bench_result r;
             err.msg[0] = 0;
             CHECKF(es_bench_run(m, &bad[i], &r, &err) == -1, "case %d was accepted", i);
@@ -198,6 +199,11 @@ static void suite_bench_reports(void) {
         cJSON *tests = cJSON_GetObjectItem(o, "tests");
         CHECK_INT(cJSON_GetArraySize(tests), 2 * ES_BENCH_N_TESTS);
         CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(o, "weight_type")), "F32");
+        /* the kernel set is resolved (never "best") and named in every report */
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(o, "kernels")),
+                  es_kernels_name(es_kernels_resolve(ES_KERNELS_BEST)));
+        if (text) CHECK(strstr(text, es_kernels_name(es_kernels_resolve(ES_KERNELS_BEST))) != NULL);
+        if (md) CHECK(strstr(md, "| kernels |") != NULL);
         cJSON *first = cJSON_GetArrayItem(tests, 0);
         if (first) {
             CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(first, "test")), "prefill");
@@ -250,6 +256,8 @@ static void suite_bench_cli(void) {
             {"-m", "/nonexistent/model.gguf", NULL},
             {"-m", model, "extra", NULL},
             {"-m", model, "--json", "/nonexistent/dir/bench.json", NULL},
+            {"-m", model, "--kernels", "avx3", NULL},
+            {"-m", model, "--kernels", NULL},
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             int lines;
@@ -264,6 +272,14 @@ static void suite_bench_cli(void) {
         long out_bytes;
         CHECK_INT(run_bench(quick, &lines, &out_bytes), 0);
         CHECK(lines == 0 && out_bytes > 0);
+        const char *portable[] = {"-m", model, "-t", "1", "-p", "4", "-n", "2", "--ctx", "0", "-r", "1",
+                                  "--bandwidth-mib", "0", "--kernels", "portable", "-q", "--markdown", NULL};
+        run_result *rr = malloc(sizeof *rr);
+        const char *argv[24] = {"bench"};
+        for (int i = 0; portable[i]; i++) argv[i + 1] = portable[i];
+        cli_run(rr, argv);
+        CHECKF(rr->status == 0 && strstr(rr->out, "| portable | 1 |"), "status %d: %s%s", rr->status, rr->out, rr->err);
+        free(rr);
     }
 }
 

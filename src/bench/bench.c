@@ -45,6 +45,8 @@ static void progress(const es_bench_params *p, const char *step) {
 static int check_params(const es_bench_params *p, es_error *err) {
     if (p->n_threads < 0 || p->n_threads > 1024)
         return es_fail(err, "bench: %d threads is out of range (0..1024)", p->n_threads);
+    if ((int)p->kernels < ES_KERNELS_BEST || (int)p->kernels > ES_KERNELS_AVX512)
+        return es_fail(err, "bench: kernel set %d is unknown", (int)p->kernels);
     if (p->n_prompt < 0 || p->n_gen < 0 || p->n_ctx < 0 || p->n_gen_long < 0)
         return es_fail(err, "bench: token counts must not be negative");
     if (p->n_ctx > 0 && p->n_gen_long < 1)
@@ -225,7 +227,7 @@ static int bench_run_init(bench_run *b, const es_model *m, const es_bench_params
     for (int i = 0; i < need; i++) b->tokens[i] = (int32_t)(es_xorshift64s(&state) % vocab);
     for (int s = 0; s < 2; s++) {
         if (!(p->probes & (s ? ES_BENCH_PROBES_ON : ES_BENCH_PROBES_OFF))) continue;
-        es_context_params cp = {.n_ctx = need, .n_threads = p->n_threads, .probes = s};
+        es_context_params cp = {.n_ctx = need, .n_threads = p->n_threads, .probes = s, .kernels = p->kernels};
         b->ctx[s] = es_context_new(m, &cp, err);
         b->samples[s] = malloc((size_t)p->repetitions * sizeof(double));
         if (!b->ctx[s]) return -1;
@@ -255,6 +257,7 @@ int es_bench_run(const es_model *model, const es_bench_params *params, es_bench_
     out->params = *params;
     es_bench_params *p = &out->params;
     if (p->n_threads == 0) p->n_threads = es_default_threads();
+    p->kernels = es_kernels_resolve(p->kernels);
     describe_model(model, out);
     if (measure_bandwidth(p, out, err)) return -1;
 

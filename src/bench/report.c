@@ -55,8 +55,8 @@ static void report_text(const es_bench_result *r, FILE *out) {
     fprintf(out, "model       %s (%s, %s of weights, %s read per decoded token)\n", r->model,
             r->weight_type, human_bytes(r->weight_bytes, total, sizeof total),
             human_bytes(r->bytes_per_token, per_token, sizeof per_token));
-    fprintf(out, "run         %d thread%s, %d repetition%s, random tokens (seed %llu)\n",
-            p->n_threads, p->n_threads == 1 ? "" : "s", p->repetitions,
+    fprintf(out, "run         %d thread%s, %s kernels, %d repetition%s, random tokens (seed %llu)\n",
+            p->n_threads, p->n_threads == 1 ? "" : "s", es_kernels_name(p->kernels), p->repetitions,
             p->repetitions == 1 ? "" : "s", (unsigned long long)p->seed);
     if (r->bandwidth_1_gbs > 0 && p->n_threads == 1)
         fprintf(out, "bandwidth   %.1f GB/s (1 thread): decode limit %.1f tokens/s\n",
@@ -118,18 +118,18 @@ static void md_text(const char *s, FILE *out) {
 }
 
 static void report_markdown(const es_bench_result *r, FILE *out) {
-    fprintf(out, "| model | type | threads |");
+    fprintf(out, "| model | type | kernels | threads |");
     for (int t = 0; t < ES_BENCH_N_TESTS; t++) {
         char label[64];
         test_label(r, t, label, sizeof label);
         fprintf(out, " %s, off | %s, on | probes cost |", label, label);
     }
     fprintf(out, " bandwidth 1 / N threads (GB/s) | decode of limit, off / on |\n");
-    fprintf(out, "|---|---|---:|");
+    fprintf(out, "|---|---|---|---:|");
     for (int t = 0; t < ES_BENCH_N_TESTS; t++) fprintf(out, "---:|---:|---:|");
     fprintf(out, "---:|---:|\n| ");
     md_text(r->model, out);
-    fprintf(out, " | %s | %d |", r->weight_type, r->params.n_threads);
+    fprintf(out, " | %s | %s | %d |", r->weight_type, es_kernels_name(r->params.kernels), r->params.n_threads);
     for (int t = 0; t < ES_BENCH_N_TESTS; t++) {
         md_speed(&r->speed[t][0], out);
         md_speed(&r->speed[t][1], out);
@@ -174,6 +174,7 @@ static void report_json(const es_bench_result *r, FILE *out) {
     cJSON_AddNumberToObject(o, "weight_bytes", (double)r->weight_bytes);
     cJSON_AddNumberToObject(o, "bytes_per_token", (double)r->bytes_per_token);
     cJSON_AddNumberToObject(o, "threads", p->n_threads);
+    cJSON_AddStringToObject(o, "kernels", es_kernels_name(p->kernels));
     cJSON_AddNumberToObject(o, "repetitions", p->repetitions);
     cJSON_AddNumberToObject(o, "seed", (double)p->seed);
     cJSON_AddNumberToObject(o, "bandwidth_1_thread_gbs", r->bandwidth_1_gbs > 0 ? r->bandwidth_1_gbs : NAN);

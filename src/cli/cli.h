@@ -31,6 +31,10 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * "entroscope: OPTION: 'TEXT' is not ..." and returns -1. */
 int cli_parse_int(const char *option, const char *text, long min, long max, int *out);
 int cli_parse_u64(const char *option, const char *text, uint64_t *out);
+/* --kernels NAME for `command`: one of es_kernels_name's names that this CPU
+ * runs (a set it lacks is refused rather than replaced, since the point of
+ * naming one is its exact numbers). */
+int cli_parse_kernels(const char *command, const char *text, es_kernels *out);
 int cli_parse_float(const char *option, const char *text, double min, double max, float *out);
 /* --sampler NAME (greedy, default or entropix; NULL: default) and
  * --entropix-config FILE into sampling; entropix holds the entropix

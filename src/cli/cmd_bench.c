@@ -20,6 +20,8 @@ static void help(FILE *out) {
         "bandwidth that bounds decode. The table goes to stdout, progress to stderr.\n\n"
         "  -m, --model PATH      GGUF file or llama2.c checkpoint\n"
         "  -t, --threads N       threads (default: all cores)\n"
+        "      --kernels SET     best (default), avx512, avx2 or portable: measure a lower\n"
+        "                        kernel set, as on a CPU that has only it\n"
         "  -p, --n-prompt N      prefill N tokens in one batch (default 128; 0: skip)\n"
         "  -n, --n-gen N         decode N tokens from an empty cache (default 64; 0: skip)\n"
         "      --ctx N           decode after filling N positions (default 1024; 0: skip)\n"
@@ -47,7 +49,7 @@ static int parse_probes(const char *text, int *out) {
 
 /* Returns 0 to run, 1 after --help, -1 on a bad argument (reported). */
 static int parse(int argc, char **argv, bench_opts *o) {
-    enum { O_CTX = 256, O_GEN_LONG, O_PROBES, O_BANDWIDTH, O_SEED, O_JSON, O_MARKDOWN };
+    enum { O_CTX = 256, O_GEN_LONG, O_PROBES, O_BANDWIDTH, O_SEED, O_JSON, O_MARKDOWN, O_KERNELS };
     static const struct option longs[] = {
         {"model", required_argument, 0, 'm'},     {"threads", required_argument, 0, 't'},
         {"n-prompt", required_argument, 0, 'p'},  {"n-gen", required_argument, 0, 'n'},
@@ -55,6 +57,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
         {"probes", required_argument, 0, O_PROBES}, {"repetitions", required_argument, 0, 'r'},
         {"bandwidth-mib", required_argument, 0, O_BANDWIDTH}, {"seed", required_argument, 0, O_SEED},
         {"json", required_argument, 0, O_JSON},   {"markdown", no_argument, 0, O_MARKDOWN},
+        {"kernels", required_argument, 0, O_KERNELS},
         {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -77,6 +80,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
         case O_SEED: rc = cli_parse_u64("--seed", optarg, &p->seed); break;
         case O_JSON: o->json_path = optarg; break;
         case O_MARKDOWN: o->markdown = 1; break;
+        case O_KERNELS: rc = cli_parse_kernels("bench", optarg, &p->kernels); break;
         case 'q': o->quiet = 1; break;
         case 'h': help(stdout); return 1;
         case ':': cli_error("bench: option %s needs a value", argv[optind - 1]); return -1;

@@ -12,6 +12,7 @@
 typedef struct generate_opts {
     const char *model, *tokenizer, *prompt, *prompt_file, *system, *trace;
     int n_predict, n_threads, n_ctx, special, quiet, chat, stats, bits, no_probes;
+    es_kernels kernels;
     es_sampler_params sampling;
     const char *sampler, *entropix_config; /* --sampler NAME (NULL: default) */
     es_entropix_params entropix;
@@ -45,6 +46,8 @@ static void help(FILE *out) {
         "                        sampler\"); --temp, --top-k, --top-p and --min-p do not apply\n"
         "      --entropix-config FILE  thresholds and coefficients (JSON) over the defaults\n"
         "  -t, --threads N       threads (default: all cores)\n"
+        "      --kernels SET     best (default), avx512, avx2 or portable: compute with a lower\n"
+        "                        kernel set, to reproduce the numbers of a CPU that has only it\n"
         "  -c, --ctx-size N      context length (default: the model's; the cache grows as used)\n"
         "      --special         recognise special tokens such as <|eot_id|> in the prompt\n"
         "      --trace DB        record the generation (prompt, output, every token's statistics,\n"
@@ -74,7 +77,7 @@ static int parse(int argc, char **argv, generate_opts *o) {
         {"trace", required_argument, 0, 'R'},   {"stats", no_argument, 0, 'G'},
         {"bits", no_argument, 0, 'B'},          {"no-probes", no_argument, 0, 'N'},
         {"sampler", required_argument, 0, 'k'}, {"entropix-config", required_argument, 0, 'e'},
-        {"confidence", required_argument, 0, 'F'},
+        {"confidence", required_argument, 0, 'F'}, {"kernels", required_argument, 0, 'Q'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     int opt, seeded = 0;
@@ -106,6 +109,7 @@ static int parse(int argc, char **argv, generate_opts *o) {
         case 'k': o->sampler = optarg; break;
         case 'e': o->entropix_config = optarg; break;
         case 'F': o->confidence = optarg; break;
+        case 'Q': rc = cli_parse_kernels("generate", optarg, &o->kernels); break;
         case 'h': help(stdout); return 1;
         case ':': cli_error("generate: option %s needs a value", argv[optind - 1]); return -1;
         default: cli_error("generate: unknown option '%s' (see entroscope generate --help)", argv[optind - 1]); return -1;
@@ -213,11 +217,11 @@ static int show_token(void *user, const es_trace_token *row) {
 static void settings_json(const generate_opts *o, const es_context *ctx, char *buf, size_t size) {
     snprintf(buf, size,
              "{\"temperature\": %.9g, \"top_k\": %d, \"top_p\": %.9g, \"min_p\": %.9g, "
-             "\"seed\": %llu, \"n_predict\": %d, \"n_ctx\": %d, \"threads\": %d, "
+             "\"seed\": %llu, \"n_predict\": %d, \"n_ctx\": %d, \"threads\": %d, \"kernels\": \"%s\", "
              "\"probes\": %s, \"chat\": %s, \"special\": %s, \"sampler\": \"%s\"}",
              o->sampling.temperature, o->sampling.top_k, o->sampling.top_p, o->sampling.min_p,
              (unsigned long long)o->sampling.seed, o->n_predict, es_context_size(ctx),
-             o->n_threads, o->no_probes ? "false" : "true", o->chat ? "true" : "false",
+             o->n_threads, es_kernels_name(es_context_kernels(ctx)), o->no_probes ? "false" : "true", o->chat ? "true" : "false",
              o->special ? "true" : "false", o->sampler ? o->sampler : "default");
 }
 
@@ -268,7 +272,7 @@ static int run_generation(const generate_opts *o, es_model *model, const int32_t
     es_error err;
     /* the entropix sampler reads the attention statistics of every pass */
     int probes = !o->no_probes && (o->trace || o->stats || o->sampling.entropix || o->conf);
-    es_context_params cp = {.n_ctx = o->n_ctx, .n_threads = o->n_threads, .probes = probes};
+    es_context_params cp = {.n_ctx = o->n_ctx, .n_threads = o->n_threads, .probes = probes, .kernels = o->kernels};
     es_context *ctx = es_context_new(model, &cp, &err);
     if (!ctx) {
         cli_error("%s", err.msg);

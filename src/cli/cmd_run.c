@@ -69,6 +69,9 @@ static void help(FILE *out) {
         "      --seed S            seed (default 0); each item is sampled with a seed mixed from S\n"
         "                          and its id, so resumed and sharded runs give the same items\n"
         "  -t, --threads N         threads (default: all cores)\n"
+        "      --kernels SET       best (default), avx512, avx2 or portable: compute with a lower\n"
+        "                          kernel set, to reproduce the numbers of a CPU that has only it\n"
+        "                          (recorded in the run's settings)\n"
         "  -c, --ctx-size N        context length (default: the model's)\n"
         "      --no-probes         do not measure attention (logit statistics are still taken)\n"
         "      --limit N           the first N items only\n"
@@ -148,6 +151,7 @@ static int parse_option(run_opts *o, int opt, char **argv) {
     case 'M': return cli_parse_float("--min-p", optarg, 0, 1, &p->sampling.min_p);
     case 'S': return cli_parse_u64("--seed", optarg, &p->sampling.seed);
     case 't': return cli_parse_int("-t", optarg, 1, 1024, &p->n_threads);
+    case 'Q': return cli_parse_kernels("run", optarg, &p->kernels);
     case 'c': return cli_parse_int("-c", optarg, 1, 1 << 24, &p->n_ctx);
     case 'N': p->probes = 0; return 0;
     case 'L': return parse_size("--limit", optarg, &p->limit);
@@ -188,6 +192,7 @@ static int parse(int argc, char **argv, run_opts *o) {
         {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
         {"judge", required_argument, 0, 'J'},     {"judge-model", required_argument, 0, 'j'},
         {"sampler", required_argument, 0, 'y'},   {"entropix-config", required_argument, 0, 'e'},
+        {"kernels", required_argument, 0, 'Q'},
         /* not in --help: for the tests */
         {"no-prefix-cache", no_argument, 0, 'x'}, {"kill-after-tokens", required_argument, 0, 'X'},
         {0, 0, 0, 0},

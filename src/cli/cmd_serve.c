@@ -34,6 +34,8 @@ static void help(FILE *out) {
         "      --confidence FILE   a confidence model (entroscope confidence fit): each token\n"
         "                          carries its confidence\n"
         "  -t, --threads N         threads (default: all cores)\n"
+        "      --kernels SET       best (default), avx512, avx2 or portable: compute with a lower\n"
+        "                          kernel set, to reproduce the numbers of a CPU that has only it\n"
         "  -c, --ctx-size N        context length (default: the model's)\n"
         "      --sampler NAME      default (each request's temperature, top_p, seed) or entropix\n"
         "                          (README, \"Entropix sampler\"; each token then carries its branch)\n"
@@ -58,6 +60,7 @@ static int parse(int argc, char **argv, serve_opts *o) {
         {"threads", required_argument, 0, 't'},  {"ctx-size", required_argument, 0, 'c'},
         {"sampler", required_argument, 0, 'S'},  {"entropix-config", required_argument, 0, 'e'},
         {"db", required_argument, 0, 'D'},       {"help", no_argument, 0, 'h'},
+        {"kernels", required_argument, 0, 'Q'},
         {0, 0, 0, 0},
     };
     int opt;
@@ -76,6 +79,7 @@ static int parse(int argc, char **argv, serve_opts *o) {
         case 'e': o->entropix_config = optarg; break;
         case 'D': o->p.db_path = optarg; break;
         case 't': rc = cli_parse_int("-t", optarg, 1, 1024, &o->p.n_threads); break;
+        case 'Q': rc = cli_parse_kernels("serve", optarg, &o->p.kernels); break;
         case 'c': rc = cli_parse_int("-c", optarg, 1, 1 << 24, &o->p.n_ctx); break;
         case 'h': help(stdout); return 1;
         case ':': cli_error("serve: option %s needs a value", argv[optind - 1]); return -1;

@@ -119,3 +119,18 @@ int cli_choose_sampler(const char *command, const char *name, const char *config
     sampling->entropix = entropix;
     return 0;
 }
+
+int cli_parse_kernels(const char *command, const char *text, es_kernels *out) {
+    es_kernels k;
+    if (es_kernels_parse(text, &k) < 0) {
+        cli_error("%s: --kernels: '%s' is not best, avx512, avx2 or portable", command, text);
+        return -1;
+    }
+    if (es_kernels_resolve(k) != k && k != ES_KERNELS_BEST) {
+        cli_error("%s: --kernels: this CPU does not run %s (its best is %s)", command, text,
+                  es_kernels_name(es_kernels_resolve(ES_KERNELS_BEST)));
+        return -1;
+    }
+    *out = k;
+    return 0;
+}

@@ -19,6 +19,10 @@ static void finish(double z, double a, double b, double *entropy, double *varent
 }
 
 void es_softmax_probe(float *x, int n, es_softmax_stats *st) {
+    es_softmax_probe_isa(ES_ISA_BEST, x, n, st);
+}
+
+void es_softmax_probe_isa(es_isa isa, float *x, int n, es_softmax_stats *st) {
     float max = x[0];
     float abs_part[4] = {0, 0, 0, 0}; /* F32 partial sums of at most n/4 terms each */
     double abs_sum = 0;
@@ -34,7 +38,7 @@ void es_softmax_probe(float *x, int n, es_softmax_stats *st) {
     /* the exponentials and Z of es_softmax (es_exp_sums), so p does not
      * depend on whether probes are on; A and B come from the same pass */
     double ab[2];
-    double z = es_exp_sums(x, x, n, max, ab);
+    double z = es_exp_sums_isa(isa, x, x, n, max, ab);
     float inv = (float)(1.0 / z);
     for (int j = 0; j < n; j++) x[j] *= inv;
     finish(z, ab[0], ab[1], &st->entropy, &st->varentropy);

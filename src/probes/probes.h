@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tensor/kernels.h"
+
 typedef struct es_softmax_stats {
     double entropy;        /* H, nats */
     double varentropy;     /* V, nats^2 */
@@ -29,8 +31,10 @@ typedef struct es_softmax_stats {
 } es_softmax_stats;
 
 /* In place: x[0..n) scores -> probabilities (exactly es_softmax's), and
- * their statistics. n >= 1, scores finite. */
+ * their statistics. n >= 1, scores finite. The _isa form takes the
+ * exponentials from that kernel set (es_softmax_isa's). */
 void es_softmax_probe(float *x, int n, es_softmax_stats *st);
+void es_softmax_probe_isa(es_isa isa, float *x, int n, es_softmax_stats *st);
 
 /* Entropix's agreement for one query: p holds n_heads rows of `stride`
  * floats, row h the distribution of head h over positions 0..n-1. Returns

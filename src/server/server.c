@@ -210,7 +210,7 @@ static int server_init(http *h, const es_model *model, const es_server_params *p
     s->n_heads = info.n_heads;
     s->vocab_size = info.vocab_size;
     if (p->db_path && !(s->db = study_db_open(p->db_path, err))) return -1;
-    es_context_params cp = {.n_ctx = p->n_ctx, .n_threads = p->n_threads, .probes = 1};
+    es_context_params cp = {.n_ctx = p->n_ctx, .n_threads = p->n_threads, .probes = 1, .kernels = p->kernels};
     if (!(s->ctx = es_context_new(model, &cp, err))) {
         study_db_close(s->db);
         return -1;

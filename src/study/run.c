@@ -213,7 +213,8 @@ int es_study_run(const es_model *model, const es_study_params *p, es_study_summa
     double t0 = study_now();
     run_state s = {.model = model, .p = p, .sum = &sum,
                    .sp = {.chat = chat, .tok = es_model_tokenizer(model), .set = &set, .system = p->system}};
-    es_context_params cp = {.n_ctx = p->n_ctx, .n_threads = p->n_threads, .probes = p->probes};
+    es_context_params cp = {.n_ctx = p->n_ctx, .n_threads = p->n_threads, .probes = p->probes,
+                            .kernels = p->kernels};
     char *settings = NULL;
     int rc = -1;
     if (!(s.ctx = es_context_new(model, &cp, err))) goto done;

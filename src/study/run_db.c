@@ -16,6 +16,16 @@
 #include "util/error.h"
 
 static const char *const RESUME_IGNORES[] = {"threads", "limit", "prefix_cache", NULL};
+/* Runs written before the kernel set was recorded (it was then always the
+ * best the CPU had) are continued whatever the set. */
+static const char *const RESUME_IGNORES_OLD[] = {"threads", "limit", "prefix_cache", "kernels", NULL};
+
+static int records_kernels(const char *settings) {
+    cJSON *o = settings ? cJSON_Parse(settings) : NULL;
+    int has = cJSON_HasObjectItem(o, "kernels");
+    cJSON_Delete(o);
+    return has;
+}
 
 static void add_strings(cJSON *o, const char *name, const char *const *v, int n) {
     cJSON *a = cJSON_AddArrayToObject(o, name);
@@ -66,6 +76,9 @@ char *study_settings_json(const es_study_params *p, int chat, int n_ctx) {
     else cJSON_AddStringToObject(o, "seed", seed);
     cJSON_AddNumberToObject(o, "n_ctx", n_ctx);
     cJSON_AddNumberToObject(o, "threads", p->n_threads);
+    /* numbers differ in the last bits between kernel sets: a run is resumed or
+     * merged only with the set it was started with */
+    cJSON_AddStringToObject(o, "kernels", es_kernels_name(es_kernels_resolve(p->kernels)));
     cJSON_AddBoolToObject(o, "probes", p->probes);
     cJSON_AddNumberToObject(o, "limit", (double)p->limit);
     cJSON_AddNumberToObject(o, "sample", (double)p->sample);
@@ -107,8 +120,10 @@ static int find_runs(const char *path, const char *command, const es_model_info 
         int same_model = strcmp(base_name((const char *)sqlite3_column_text(st, 1)), base_name(info->path)) == 0 &&
                          same_text(sqlite3_column_text(st, 2), info->name) &&
                          sqlite3_column_int(st, 3) == info->n_layers && sqlite3_column_int(st, 4) == info->n_heads;
-        if (same_model && es_settings_agree((const char *)sqlite3_column_text(st, 5), settings,
-                                               RESUME_IGNORES, why, sizeof why)) {
+        const char *stored = (const char *)sqlite3_column_text(st, 5);
+        if (same_model && es_settings_agree(stored, settings,
+                                               records_kernels(stored) ? RESUME_IGNORES : RESUME_IGNORES_OLD,
+                                               why, sizeof why)) {
             *found = id;
         } else {
             *other = id;

@@ -32,7 +32,10 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+#include "entroscope.h"
 
 #include "tensor/kernels_internal.h"
 
@@ -95,6 +98,25 @@ const char *es_isa_name(es_isa isa) {
     case ES_ISA_AVX512: return "avx512";
     default: return "?";
     }
+}
+
+/* The public names of the sets are the same enumeration. */
+_Static_assert((int)ES_ISA_BEST == (int)ES_KERNELS_BEST && (int)ES_ISA_PORTABLE == (int)ES_KERNELS_PORTABLE &&
+                   (int)ES_ISA_AVX2 == (int)ES_KERNELS_AVX2 && (int)ES_ISA_AVX512 == (int)ES_KERNELS_AVX512,
+               "es_isa and es_kernels disagree");
+
+const char *es_kernels_name(es_kernels k) { return es_isa_name((es_isa)k); }
+
+es_kernels es_kernels_resolve(es_kernels k) { return (es_kernels)es_isa_resolve((es_isa)k); }
+
+int es_kernels_parse(const char *name, es_kernels *out) {
+    static const es_isa all[] = {ES_ISA_BEST, ES_ISA_PORTABLE, ES_ISA_AVX2, ES_ISA_AVX512};
+    for (size_t i = 0; name && i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(name, es_isa_name(all[i])) == 0) {
+            *out = (es_kernels)all[i];
+            return 0;
+        }
+    return -1;
 }
 
 static es_rowdot_fn *rowdot_for(es_isa isa, es_dtype type) {
@@ -325,34 +347,45 @@ float es_dot_f32(const float *a, const float *b, int n) {
     return es_dot_f32_isa(ES_ISA_BEST, a, b, n);
 }
 
-void es_dot_f32_rows(const float *a, const float *rows, size_t stride, int n_rows, int n,
-                     float *out) {
+void es_dot_f32_rows_isa(es_isa isa, const float *a, const float *rows, size_t stride, int n_rows, int n,
+                         float *out) {
     if (n <= 0) {
         for (int t = 0; t < n_rows; t++) out[t] = 0.0f;
         return;
     }
 #ifdef ES_X86
-    if (n >= 32 && es_isa_resolve(ES_ISA_BEST) == ES_ISA_AVX512) {
+    if (n >= 32 && es_isa_resolve(isa) == ES_ISA_AVX512) {
         es_dot_f32_rows_avx512(a, rows, stride, n_rows, n, out);
         return;
     }
 #endif
-    es_rowdot_fn *dot = rowdot_for(ES_ISA_BEST, ES_F32);
+    es_rowdot_fn *dot = rowdot_for(isa, ES_F32);
     for (int t = 0; t < n_rows; t += ES_ROWDOT_MAX_NB) {
         int nb = n_rows - t < ES_ROWDOT_MAX_NB ? n_rows - t : ES_ROWDOT_MAX_NB;
         dot(a, rows + (size_t)t * stride, (int64_t)stride, nb, n, out + t, 1);
     }
 }
 
-void es_dot_f32_rows_multi(const float *a, size_t a_stride, int n_a, const float *rows, size_t stride, int n_rows,
-                           int n, float *out, size_t out_stride) {
+void es_dot_f32_rows(const float *a, const float *rows, size_t stride, int n_rows, int n,
+                     float *out) {
+    es_dot_f32_rows_isa(ES_ISA_BEST, a, rows, stride, n_rows, n, out);
+}
+
+void es_dot_f32_rows_multi_isa(es_isa isa, const float *a, size_t a_stride, int n_a, const float *rows,
+                               size_t stride, int n_rows, int n, float *out, size_t out_stride) {
 #ifdef ES_X86
-    if (n >= 32 && es_isa_resolve(ES_ISA_BEST) == ES_ISA_AVX512) {
+    if (n >= 32 && es_isa_resolve(isa) == ES_ISA_AVX512) {
         es_dot_f32_rows_multi_avx512(a, a_stride, n_a, rows, stride, n_rows, n, out, out_stride);
         return;
     }
 #endif
-    for (int k = 0; k < n_a; k++) es_dot_f32_rows(a + k * a_stride, rows, stride, n_rows, n, out + k * out_stride);
+    for (int k = 0; k < n_a; k++)
+        es_dot_f32_rows_isa(isa, a + k * a_stride, rows, stride, n_rows, n, out + k * out_stride);
+}
+
+void es_dot_f32_rows_multi(const float *a, size_t a_stride, int n_a, const float *rows, size_t stride, int n_rows,
+                           int n, float *out, size_t out_stride) {
+    es_dot_f32_rows_multi_isa(ES_ISA_BEST, a, a_stride, n_a, rows, stride, n_rows, n, out, out_stride);
 }
 
 static void weighted_rows(es_isa isa, const float *w, const float *rows, size_t stride, int n_rows, int n,
@@ -415,6 +448,10 @@ void es_rmsnorm(float *out, const float *x, const float *weight, int n, float ep
 /* Inputs finite or -inf (a masked position). All -inf, the limit of equal
  * logits, gives the uniform distribution. */
 void es_softmax(float *x, int n) {
+    es_softmax_isa(ES_ISA_BEST, x, n);
+}
+
+void es_softmax_isa(es_isa isa, float *x, int n) {
     if (n <= 0) return;
     float max = x[0];
     for (int i = 1; i < n; i++) max = x[i] > max ? x[i] : max;
@@ -422,7 +459,7 @@ void es_softmax(float *x, int n) {
         for (int i = 0; i < n; i++) x[i] = 1.0f / (float)n;
         return;
     }
-    double sum = es_exp_sums(x, x, n, max, NULL); /* each e <= 1, the max's 1: no overflow */
+    double sum = es_exp_sums_isa(isa, x, x, n, max, NULL); /* each e <= 1, the max's 1: no overflow */
     float inv = (float)(1.0 / sum);
     for (int i = 0; i < n; i++) x[i] *= inv;
 }

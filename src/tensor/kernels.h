@@ -98,6 +98,11 @@ void es_weighted_rows_add_isa(es_isa isa, const float *w, const float *rows, siz
 void es_weighted_rows_multi_isa(es_isa isa, const float *w, size_t w_stride, int n_w, const float *rows,
                                 size_t stride, int n_rows, int n, float *out, size_t out_stride, int add);
 double es_exp_sums_isa(es_isa isa, const float *x, float *e, int n, float max, double ab[2]);
+void es_softmax_isa(es_isa isa, float *x, int n);
+void es_dot_f32_rows_isa(es_isa isa, const float *a, const float *rows, size_t stride, int n_rows, int n,
+                         float *out);
+void es_dot_f32_rows_multi_isa(es_isa isa, const float *a, size_t a_stride, int n_a, const float *rows,
+                               size_t stride, int n_rows, int n, float *out, size_t out_stride);
 /* es_swiglu with an explicit ISA: AVX2 and AVX-512 take exp from glibc's
  * vector math library (libmvec, at most 4 ulp), the portable path expf. */
 void es_swiglu_isa(es_isa isa, float *out, const float *gate, const float *up, int n);

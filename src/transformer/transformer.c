@@ -82,6 +82,7 @@ struct es_context {
     const es_model *model;
     int n_ctx;         /* positions the sequence may use */
     int n_threads;
+    es_isa isa;        /* the kernel set, resolved (es_context_params.kernels) */
     int pos;           /* positions filled in the cache */
     int kv_capacity;   /* positions allocated in k_cache and v_cache */
     int kv_blocks;     /* blocks allocated per layer (kv_capacity / ES_KV_BLOCK, rounded up) */
@@ -232,11 +233,16 @@ es_context *es_context_new(const es_model *model, const es_context_params *param
         es_fail(err, "context: %d threads is out of range (0..%d)", p.n_threads, MAX_THREADS);
         return NULL;
     }
+    if ((int)p.kernels < ES_KERNELS_BEST || (int)p.kernels > ES_KERNELS_AVX512) {
+        es_fail(err, "context: kernel set %d is unknown", (int)p.kernels);
+        return NULL;
+    }
     es_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) goto oom;
     ctx->model = model;
     ctx->n_ctx = p.n_ctx ? p.n_ctx : c->context_length;
     ctx->n_threads = p.n_threads ? p.n_threads : es_default_threads();
+    ctx->isa = es_isa_resolve((es_isa)p.kernels);
     ctx->probes = p.probes != 0;
     ctx->max_blocks = (ctx->n_ctx + ES_KV_BLOCK - 1) / ES_KV_BLOCK;
     ctx->k_cache = calloc((size_t)c->n_layers * ctx->max_blocks, sizeof *ctx->k_cache);
@@ -270,6 +276,7 @@ int es_context_pos(const es_context *ctx) { return ctx->pos; }
 int es_context_size(const es_context *ctx) { return ctx->n_ctx; }
 int es_context_kv_capacity(const es_context *ctx) { return ctx->kv_capacity; }
 int es_context_threads(const es_context *ctx) { return ctx->n_threads; }
+es_kernels es_context_kernels(const es_context *ctx) { return (es_kernels)ctx->isa; }
 
 int es_context_rewind(es_context *ctx, int pos, es_error *err) {
     if (pos < 0 || pos > ctx->pos)
@@ -287,10 +294,9 @@ void es_context_reset(es_context *ctx) {
 
 /* ------------------------------------------------------- forward pass -- */
 
-/* W X for n rows of X: one matrix product, or a matrix-vector one. */
-static void linear(const es_tensor *w, const float *x, int n, float *y, int n_threads) {
-    if (n == 1) es_matvec(w, x, y, n_threads);
-    else es_matmul(w, x, n, y, n_threads);
+/* W X for n rows of X (n = 1: a matrix-vector product), with the context's kernels. */
+static void linear(const es_context *ctx, const es_tensor *w, const float *x, int n, float *y) {
+    es_matmul_isa(ctx->isa, w, x, n, y, ctx->n_threads);
 }
 
 /* cos and sin of position * theta_i for the batch's positions, in double so
@@ -359,22 +365,22 @@ static void attend_heads(es_context *ctx, int l, int g, int h0, int nh, int i, i
     /* scores: q . k / sqrt(head_dim), then softmax over the positions */
     for (int t0 = 0; t0 < n_keys; t0 += ES_KV_BLOCK) {
         int m = n_keys - t0 < ES_KV_BLOCK ? n_keys - t0 : ES_KV_BLOCK;
-        es_dot_f32_rows_multi(q, (size_t)hd, nh, kv_at(ctx, ctx->k_cache, l, t0, g), (size_t)hd, m, hd, score + t0,
-                              score_stride);
+        es_dot_f32_rows_multi_isa(ctx->isa, q, (size_t)hd, nh, kv_at(ctx, ctx->k_cache, l, t0, g), (size_t)hd, m,
+                                  hd, score + t0, score_stride);
     }
     const float sqrt_hd = sqrtf((float)hd);
     for (int k = 0; k < nh; k++) {
         float *row = score + k * score_stride;
         for (int t = 0; t < n_keys; t++) row[t] /= sqrt_hd;
-        if (st) es_softmax_probe(row, n_keys, &st[k]);
-        else es_softmax(row, n_keys);
+        if (st) es_softmax_probe_isa(ctx->isa, row, n_keys, &st[k]);
+        else es_softmax_isa(ctx->isa, row, n_keys);
     }
     /* weighted sums of the values */
     float *out = ctx->s.att + (size_t)i * q_dim + (size_t)h0 * hd;
     for (int t0 = 0; t0 < n_keys; t0 += ES_KV_BLOCK) {
         int m = n_keys - t0 < ES_KV_BLOCK ? n_keys - t0 : ES_KV_BLOCK;
-        es_weighted_rows_multi(score + t0, score_stride, nh, kv_at(ctx, ctx->v_cache, l, t0, g), (size_t)hd, m, hd,
-                               out, (size_t)hd, t0 > 0);
+        es_weighted_rows_multi_isa(ctx->isa, score + t0, score_stride, nh, kv_at(ctx, ctx->v_cache, l, t0, g),
+                                   (size_t)hd, m, hd, out, (size_t)hd, t0 > 0);
     }
 }
 
@@ -502,14 +508,14 @@ static void add_rows(float *x, const float *y, size_t n) {
 /* es_swiglu over n rows of `width`, split over the threads for a batch
  * (element-wise, so the split changes no value; one token is left to one
  * thread: waking the others costs more than its 8k exponentials). */
-static void swiglu_rows(float *out, const float *gate, const float *up, int n, int width, int n_threads) {
+static void swiglu_rows(es_isa isa, float *out, const float *gate, const float *up, int n, int width, int n_threads) {
     if (n <= 1 || n_threads <= 1) {
-        es_swiglu(out, gate, up, n * width);
+        es_swiglu_isa(isa, out, gate, up, n * width);
         return;
     }
 #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (int i = 0; i < n; i++)
-        es_swiglu(out + (size_t)i * width, gate + (size_t)i * width, up + (size_t)i * width, width);
+        es_swiglu_isa(isa, out + (size_t)i * width, gate + (size_t)i * width, up + (size_t)i * width, width);
 }
 
 static void rmsnorm_rows(float *out, const float *x, const es_tensor *w, int n,
@@ -523,16 +529,16 @@ static void attention_block(es_context *ctx, int l, int n, int pos0, int row0) {
     const es_config *c = &ctx->model->config;
     const es_layer_weights *L = &ctx->model->weights.layers[l];
     scratch *s = &ctx->s;
-    const int hd = c->head_dim, half = hd / 2, nt = ctx->n_threads;
+    const int hd = c->head_dim, half = hd / 2;
     const size_t q_dim = (size_t)c->n_heads * hd, kv_dim = (size_t)c->n_kv_heads * hd;
     float *k = s->k, *v = s->v;
 
     /* attention rmsnorm */
     rmsnorm_rows(s->xn, s->x, &L->attn_norm, n, c);
     /* q, k, v matmuls */
-    linear(&L->wq, s->xn, n, s->q, nt);
-    linear(&L->wk, s->xn, n, k, nt);
-    linear(&L->wv, s->xn, n, v, nt);
+    linear(ctx, &L->wq, s->xn, n, s->q);
+    linear(ctx, &L->wk, s->xn, n, k);
+    linear(ctx, &L->wv, s->xn, n, v);
     /* RoPE: rotate every query head and key head by its position's angles */
     for (int i = 0; i < n; i++) {
         const float *cs = s->rope_cos + (size_t)i * half, *sn = s->rope_sin + (size_t)i * half;
@@ -545,7 +551,7 @@ static void attention_block(es_context *ctx, int l, int n, int pos0, int row0) {
     /* grouped-query attention over the cache, causal */
     attention(ctx, l, n, pos0, row0);
     /* output projection, residual */
-    linear(&L->wo, s->att, n, s->proj, nt);
+    linear(ctx, &L->wo, s->att, n, s->proj);
     add_rows(s->x, s->proj, (size_t)n * c->dim);
 }
 
@@ -558,11 +564,11 @@ static void ffn_block(es_context *ctx, int l, int n) {
     /* ffn rmsnorm */
     rmsnorm_rows(s->xn, s->x, &L->ffn_norm, n, c);
     /* SwiGLU: silu(x W_gate) * (x W_up) */
-    linear(&L->w_gate, s->xn, n, s->gate, nt);
-    linear(&L->w_up, s->xn, n, s->up, nt);
-    swiglu_rows(s->hidden, s->gate, s->up, n, c->hidden_dim, nt);
+    linear(ctx, &L->w_gate, s->xn, n, s->gate);
+    linear(ctx, &L->w_up, s->xn, n, s->up);
+    swiglu_rows(ctx->isa, s->hidden, s->gate, s->up, n, c->hidden_dim, nt);
     /* down projection, residual */
-    linear(&L->w_down, s->hidden, n, s->proj, nt);
+    linear(ctx, &L->w_down, s->hidden, n, s->proj);
     add_rows(s->x, s->proj, (size_t)n * c->dim);
 }
 
@@ -588,10 +594,10 @@ static void forward(es_context *ctx, const int32_t *tokens, int n, int pos0, int
     /* final norm and classifier: every row, or only the last */
     if (all_logits) {
         rmsnorm_rows(s->xn, s->x, &w->output_norm, n, c);
-        linear(&w->output, s->xn, n, all_logits, ctx->n_threads);
+        linear(ctx, &w->output, s->xn, n, all_logits);
     } else if (want_last) {
         rmsnorm_rows(s->xn, s->x + (size_t)(n - 1) * c->dim, &w->output_norm, 1, c);
-        linear(&w->output, s->xn, 1, ctx->logits, ctx->n_threads);
+        linear(ctx, &w->output, s->xn, 1, ctx->logits);
     }
 }
 
