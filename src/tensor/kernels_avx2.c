@@ -331,26 +331,77 @@ INLINE __m256i q_codes(es_dtype type, const uint8_t *blk) {
     return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
 }
 
+/* Lane c of *lo / *hi: the sum of int32 lanes 0-3 / 4-7 of s[c] (for K-quants
+ * elements 0-15 / 16-31 of chunk c after madd). */
+INLINE void k_sum_halves(const __m256i s[8], __m256i *lo, __m256i *hi) {
+    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(s[4], s[5]), _mm256_hadd_epi32(s[6], s[7]));
+    *lo = _mm256_permute2x128_si256(a, b, 0x20);
+    *hi = _mm256_permute2x128_si256(a, b, 0x31);
+}
+
+/* Lane c of the result: the sum of the 8 int32 lanes of s[c]. */
+INLINE __m256i sum_lanes8(const __m256i s[8]) {
+    __m256i lo, hi;
+    k_sum_halves(s, &lo, &hi);
+    return _mm256_add_epi32(lo, hi);
+}
+
+/* The f16 scales of 8 blocks `stride` bytes apart, as F32 (exact). */
+INLINE __m256 block_scales8(const uint8_t *blk, int64_t stride) {
+    uint16_t h[8];
+    for (int c = 0; c < 8; c++) memcpy(&h[c], blk + c * stride, 2);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h));
+}
+
+/* Eight blocks k = 8j + c at a time: the exact int32 sums of the 8 blocks
+ * in the lanes of one vector (sum_lanes8), then the portable path's
+ * (dw * dx) * isum and the addition to partial sum k % 8 = c, each lane
+ * one rounding as in the scalar code (separate mul / add intrinsics: no
+ * FMA); blocks past the last multiple of 8 the scalar way, into their
+ * lanes. A group's weight codes are decoded once and kept for the nb
+ * activation rows. Summing one block at a time (isum32) and adding the
+ * values as scalars was 2-2.5x slower: the 1B Q8_0 model, one thread,
+ * --kernels avx2 on this project's Zen 5, alternating: decode 4.6 / 6.6
+ * -> 11.1 / 16.6 tokens/s, prefill 64 13.9 / 19.3 -> 27.5 / 37.9. */
 INLINE void rowdot_q8_avx2(es_dtype type, const void *w, const uint8_t *xq, int64_t xs, int nb,
                            int64_t n, float *out, int64_t os) {
-    float acc[ES_ROWDOT_Q8_MAX_NB][8];
-    memset(acc, 0, sizeof acc);
-    const int64_t block_bytes = type == ES_Q8_0 ? 34 : 18;
-    for (int64_t k = 0; k < n / 32; k++) {
-        const uint8_t *blk = (const uint8_t *)w + k * block_bytes;
-        const __m256i codes = q_codes(type, blk);
-        uint16_t h;
-        memcpy(&h, blk, 2);
-        const float dw = es_f16_to_f32(h);
+    __m256 acc[ES_ROWDOT_Q8_MAX_NB];
+    for (int b = 0; b < nb; b++) acc[b] = _mm256_setzero_ps();
+    const int64_t block_bytes = type == ES_Q8_0 ? 34 : 18, n_blocks = n / 32, n_groups = n_blocks / 8;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t j = 0; j < n_groups; j++) {
+        const uint8_t *blk = (const uint8_t *)w + 8 * j * block_bytes;
+        __m256i codes[8], mag[8];
+#pragma GCC unroll 8
+        for (int c = 0; c < 8; c++) {
+            codes[c] = q_codes(type, blk + c * block_bytes);
+            mag[c] = _mm256_sign_epi8(codes[c], codes[c]);
+        }
+        const __m256 dw = block_scales8(blk, block_bytes);
         for (int b = 0; b < nb; b++) {
             const uint8_t *row = xq + b * xs;
-            __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(row + k * 32));
-            int32_t isum = isum32(codes, x);
-            acc[b][k % 8] += (dw * es_q8_scales(row, n)[k]) * (float)isum;
+            __m256i sums[8];
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) {
+                __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(row + (8 * j + c) * 32));
+                sums[c] = _mm256_madd_epi16(_mm256_maddubs_epi16(mag[c], _mm256_sign_epi8(x, codes[c])), ones);
+            }
+            __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(es_q8_scales(row, n) + 8 * j));
+            acc[b] = _mm256_add_ps(acc[b], _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sum_lanes8(sums))));
         }
     }
     for (int b = 0; b < nb; b++) {
-        const float *sum = acc[b];
+        const uint8_t *row = xq + b * xs;
+        float sum[8];
+        _mm256_storeu_ps(sum, acc[b]);
+        for (int64_t k = 8 * n_groups; k < n_blocks; k++) {
+            const uint8_t *blk = (const uint8_t *)w + k * block_bytes;
+            uint16_t h;
+            memcpy(&h, blk, 2);
+            sum[k % 8] += (es_f16_to_f32(h) * es_q8_scales(row, n)[k]) * (float)isum32(q_codes(type, blk),
+                          _mm256_loadu_si256((const __m256i *)(const void *)(row + k * 32)));
+        }
         out[b * os] = ((sum[0] + sum[1]) + (sum[2] + sum[3])) + ((sum[4] + sum[5]) + (sum[6] + sum[7]));
     }
 }
@@ -411,15 +462,6 @@ INLINE void k_block_factors(es_dtype type, const uint8_t *blk, __m256 *f0, __m25
     k_block_scales(type, blk, step, offset);
     *f0 = _mm256_loadu_ps(step);
     *f1 = _mm256_loadu_ps(offset);
-}
-
-/* Lane c of *lo / *hi: the sum of int32 lanes 0-3 / 4-7 of s[c] (elements
- * 0-15 / 16-31 of chunk c after madd). */
-INLINE void k_sum_halves(const __m256i s[8], __m256i *lo, __m256i *hi) {
-    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
-    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(s[4], s[5]), _mm256_hadd_epi32(s[6], s[7]));
-    *lo = _mm256_permute2x128_si256(a, b, 0x20);
-    *hi = _mm256_permute2x128_si256(a, b, 0x31);
 }
 
 /* The 8 chunk values of super-block sb of a K-quant row (codes, factors
