@@ -8,10 +8,13 @@
  * es_k_unpack_scales, the values are GGML's exactly) and reused for every
  * activation row of the batch block.
  *
- * Summation order, per (row, b) pair: two 8-lane F32 accumulators, chunk
- * elements 0-7 and 16-23 to the first, 8-15 and 24-31 to the second, by
- * FMA; added lane-wise, reduced high half + low half, then pairwise; then
- * the last n % 32 elements of a F32/F16/BF16 row in order by scalar FMA.
+ * Summation order, per (row, b) pair: four 8-lane F32 accumulators, chunk
+ * elements 8j .. 8j+7 to accumulator j, by FMA, chunk after chunk; added
+ * lane-wise (0 + 1) + (2 + 3), reduced high half + low half, then
+ * pairwise; then the last n % 32 elements of a F32/F16/BF16 row in order
+ * by scalar FMA. (Two accumulators, elements 0-7 and 16-23 in one, made
+ * each a chain of two dependent FMAs per chunk: F16 decode was bound by
+ * that latency, ~19 GB/s.)
  * The order does not depend on nb. The driver uses these F32 row dots for
  * F32 / F16 / BF16 weights; quantised ones take the integer row dots at the
  * end of the file (8-bit activations), bit for bit the portable ones. */
@@ -49,23 +52,27 @@ INLINE void load_chunk(es_dtype type, const uint8_t *w, int64_t k, __m256 v[4]) 
     switch (type) {
     case ES_F32: {
         const float *p = (const float *)(const void *)w + k * 32;
+#pragma GCC unroll 4
         for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(p + 8 * i);
         return;
     }
     case ES_F16: {
         const uint8_t *p = w + k * 64;
+#pragma GCC unroll 4
         for (int i = 0; i < 4; i++)
             v[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i)));
         return;
     }
     case ES_BF16: {
         const uint8_t *p = w + k * 64;
+#pragma GCC unroll 4
         for (int i = 0; i < 4; i++) v[i] = bf16x8(p + 16 * i);
         return;
     }
     case ES_Q8_0: {
         const uint8_t *blk = w + k * 34;
         __m256 d = _mm256_set1_ps(f16_scalar(blk));
+#pragma GCC unroll 4
         for (int i = 0; i < 4; i++) {
             __m128i q = _mm_loadl_epi64((const __m128i *)(const void *)(blk + 2 + 8 * i));
             v[i] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
@@ -135,6 +142,7 @@ INLINE void k_block_scales(es_dtype type, const uint8_t *blk, float step[16], fl
  * vectors, given the block's k_block_scales. */
 INLINE void load_k_chunk(es_dtype type, const uint8_t *blk, int c, const float step[16],
                          const float offset[16], __m256 v[4]) {
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
         int g = type == ES_Q6_K ? 2 * c + i / 2 : c;
         v[i] = _mm256_fmsub_ps(_mm256_set1_ps(step[g]), _mm256_cvtepi32_ps(k_codes(type, blk, c, i)),
@@ -168,28 +176,30 @@ TARGET static float tail_dot(es_dtype type, const uint8_t *w, const float *x, in
     return t;
 }
 
-/* The chunk's four weight vectors into the two accumulators of each
- * activation row: elements 0-7 and 16-23 to acc0, 8-15 and 24-31 to acc1. */
-INLINE void fma_chunk(int nb, const __m256 wv[4], const float *xk, int64_t xs, __m256 *acc0, __m256 *acc1) {
+/* The chunk's four weight vectors into the four accumulators of each
+ * activation row: elements 8j .. 8j+7 to acc[j]. */
+INLINE void fma_chunk(int nb, const __m256 wv[4], const float *xk, int64_t xs, __m256 acc[4][2]) {
+#pragma GCC unroll 2
+    for (int b = 0; b < nb; b++)
 #pragma GCC unroll 4
-    for (int b = 0; b < nb; b++) {
-        const float *xb = xk + b * xs;
-        acc0[b] = _mm256_fmadd_ps(wv[0], _mm256_loadu_ps(xb), acc0[b]);
-        acc1[b] = _mm256_fmadd_ps(wv[1], _mm256_loadu_ps(xb + 8), acc1[b]);
-        acc0[b] = _mm256_fmadd_ps(wv[2], _mm256_loadu_ps(xb + 16), acc0[b]);
-        acc1[b] = _mm256_fmadd_ps(wv[3], _mm256_loadu_ps(xb + 24), acc1[b]);
-    }
+        for (int j = 0; j < 4; j++) acc[j][b] = _mm256_fmadd_ps(wv[j], _mm256_loadu_ps(xk + b * xs + 8 * j), acc[j][b]);
 }
 
-/* The row dot for a constant nb (inlined with nb and type known, so the
- * accumulators live in registers). K-quant rows walk the same chunks in the
- * same order, a super-block (8 chunks) at a time. */
+/* The one-row dot's final reduction of the four accumulators. */
+INLINE float reduce4(const __m256 acc[4]) {
+    return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+}
+
+/* The row dot for a constant nb <= 2 (inlined with nb and type known, so
+ * the accumulators live in registers: 8 + 4 weights + a load of the 16
+ * ymm). K-quant rows walk the same chunks in the same order, a super-block
+ * (8 chunks) at a time. */
 INLINE void rowdot_nb(es_dtype type, int nb, const uint8_t *w, const float *x,
                       int64_t xs, int64_t n, float *out, int64_t os) {
-    __m256 acc0[ES_ROWDOT_MAX_NB], acc1[ES_ROWDOT_MAX_NB]; /* 8 + 4 weights + loads: 16 ymm */
+    __m256 acc[4][2];
     int64_t n_chunks = n / 32;
 #pragma GCC unroll 4
-    for (int b = 0; b < nb; b++) acc0[b] = acc1[b] = _mm256_setzero_ps();
+    for (int j = 0; j < 4; j++) acc[j][0] = acc[j][1] = _mm256_setzero_ps();
     if (es_is_k_quant(type)) {
         int64_t block_bytes = type == ES_Q4_K ? 144 : type == ES_Q5_K ? 176 : 210;
         for (int64_t sb = 0; sb < n / ES_QK; sb++) {
@@ -199,31 +209,28 @@ INLINE void rowdot_nb(es_dtype type, int nb, const uint8_t *w, const float *x,
             for (int c = 0; c < ES_QK / 32; c++) {
                 __m256 wv[4];
                 load_k_chunk(type, blk, c, step, offset, wv);
-                fma_chunk(nb, wv, x + sb * ES_QK + c * 32, xs, acc0, acc1);
+                fma_chunk(nb, wv, x + sb * ES_QK + c * 32, xs, acc);
             }
         }
     } else {
         for (int64_t k = 0; k < n_chunks; k++) {
             __m256 wv[4];
             load_chunk(type, w, k, wv);
-            fma_chunk(nb, wv, x + k * 32, xs, acc0, acc1);
+            fma_chunk(nb, wv, x + k * 32, xs, acc);
         }
     }
     for (int b = 0; b < nb; b++) {
-        float sum = hsum(_mm256_add_ps(acc0[b], acc1[b]));
+        __m256 accb[4] = {acc[0][b], acc[1][b], acc[2][b], acc[3][b]};
+        float sum = reduce4(accb);
         float tail = n_chunks * 32 < n ? tail_dot(type, w, x + b * xs, n_chunks * 32, n) : 0.0f;
         out[b * os] = sum + tail;
     }
 }
 
-/* Splits nb (<= ES_ROWDOT_MAX_NB) into blocks of 4, 2, 1. */
+/* Splits nb (<= ES_ROWDOT_MAX_NB) into blocks of 2, 1. */
 INLINE void rowdot(es_dtype type, const void *w, const float *x, int64_t xs, int nb,
                    int64_t n, float *out, int64_t os) {
-    for (; nb >= 4; nb -= 4, x += 4 * xs, out += 4 * os) rowdot_nb(type, 4, w, x, xs, n, out, os);
-    if (nb >= 2) {
-        rowdot_nb(type, 2, w, x, xs, n, out, os);
-        nb -= 2, x += 2 * xs, out += 2 * os;
-    }
+    for (; nb >= 2; nb -= 2, x += 2 * xs, out += 2 * os) rowdot_nb(type, 2, w, x, xs, n, out, os);
     if (nb >= 1) rowdot_nb(type, 1, w, x, xs, n, out, os);
 }
 
@@ -232,14 +239,22 @@ ES_DEFINE_ROWDOT_TABLE(es_rowdot_avx2, TARGET)
 /* ---- several weight rows at once (F32, F16, BF16) ---------------------
  * kernels_avx512.c's tile scheme with 8-lane vectors: A_NR weight rows x
  * A_NB activation rows, each 8-element part of a chunk converted once for
- * the A_NB rows and each activation part loaded once for the A_NR rows;
- * the accumulators are the one-row dot's two per (row, b), fed in the same
- * order, so the bits are the same. 3 x 2 fills 15 of the 16 registers (12
- * accumulators, 2 activations, 1 weight). Measured on a Zen 4 core forced
- * to this path (F16, 8192 x 2048, batch 128, one thread, alternating in one
- * process): one-row dot 39 GFLOP/s, 2 x 3 tiles 66, 3 x 2 tiles 71. */
+ * the A_NB rows and each activation part loaded once for the A_NR rows.
+ * The one-row dot's four accumulators per (row, b) would need 36 of the 16
+ * registers, so a tile takes its chunks four times, once per accumulator
+ * j: part j of every chunk, in chunk order, into accumulator j: the same
+ * additions in the same order, so the same bits. A pass is a few chunks
+ * (A_K_CHUNKS), whose weights the second to fourth runs find in L1.
+ * 3 x 3 fills 13 of the 16 registers (9 accumulators, 3 activations, 1
+ * weight): a conversion per 3 FMAs (the two-accumulator 3 x 2 tile of
+ * before: one per 2). Measured, F16 products of the 1B shapes, batch 128,
+ * one thread on this project's Zen 5, alternating: the 3 x 2 tile of two
+ * accumulators 72-73 GFLOP/s, this one 81-84 (passes of 8 / 32 / 64
+ * chunks: 79 / 82 / 78; 4 x 3: 83, 4 x 2: 74, 2 x 3: 76); the AVX2 peak
+ * there is ~105. */
 #define A_NR ES_TILE_NR_AVX2
-#define A_NB 2
+#define A_NB 3
+#define A_K_CHUNKS 16
 
 /* Part i (elements 32k + 8i .. + 7) of chunk k of a F32 / F16 / BF16 row. */
 INLINE __m256 load_part(es_dtype type, const uint8_t *w, int64_t k, int i) {
@@ -248,49 +263,50 @@ INLINE __m256 load_part(es_dtype type, const uint8_t *w, int64_t k, int i) {
     return bf16x8(w + 64 * k + 16 * i);
 }
 
-/* Chunks k0 .. k1 of a tile; acc holds (row, b)'s two accumulators at
- * 2 * (r * A_NB + b) and + 1, carried in memory between passes (the first
- * pass, k0 = 0, starts from zero). */
-INLINE void rowdot_f_tile(es_dtype type, int nb, const uint8_t *w, size_t ws, const float *x, int64_t xs,
-                          int64_t k0, int64_t k1, __m256 *acc) {
-    __m256 a[2][A_NR][A_NB];
+/* Accumulator j of every (row, b) over chunks k0 .. k1. */
+INLINE void rowdot_f_tile_part(es_dtype type, int nb, const uint8_t *w, size_t ws, const float *x, int64_t xs,
+                               int64_t k0, int64_t k1, int j, __m256 *acc) {
+    __m256 a[A_NR][A_NB];
 #pragma GCC unroll 4
     for (int r = 0; r < A_NR; r++)
 #pragma GCC unroll 4
-        for (int b = 0; b < nb; b++) {
-            a[0][r][b] = k0 ? acc[2 * (r * A_NB + b)] : _mm256_setzero_ps();
-            a[1][r][b] = k0 ? acc[2 * (r * A_NB + b) + 1] : _mm256_setzero_ps();
-        }
+        for (int b = 0; b < nb; b++) a[r][b] = k0 ? acc[4 * (r * A_NB + b) + j] : _mm256_setzero_ps();
     for (int64_t k = k0; k < k1; k++) {
+        __m256 xv[A_NB];
 #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) {
-            __m256 xv[A_NB];
+        for (int b = 0; b < nb; b++) {
+            xv[b] = _mm256_loadu_ps(x + b * xs + 32 * k + 8 * j);
+            __asm__("" : "+x"(xv[b])); /* keep it in a register (else reloaded per row) */
+        }
 #pragma GCC unroll 4
-            for (int b = 0; b < nb; b++) {
-                xv[b] = _mm256_loadu_ps(x + b * xs + 32 * k + 8 * i);
-                __asm__("" : "+x"(xv[b])); /* keep it in a register (else reloaded per row) */
-            }
+        for (int r = 0; r < A_NR; r++) {
+            __m256 wv = load_part(type, w + (size_t)r * ws, k, j);
 #pragma GCC unroll 4
-            for (int r = 0; r < A_NR; r++) {
-                __m256 wv = load_part(type, w + (size_t)r * ws, k, i);
-#pragma GCC unroll 4
-                for (int b = 0; b < nb; b++) a[i % 2][r][b] = _mm256_fmadd_ps(wv, xv[b], a[i % 2][r][b]);
-            }
+            for (int b = 0; b < nb; b++) a[r][b] = _mm256_fmadd_ps(wv, xv[b], a[r][b]);
         }
     }
 #pragma GCC unroll 4
     for (int r = 0; r < A_NR; r++)
 #pragma GCC unroll 4
-        for (int b = 0; b < nb; b++) acc[2 * (r * A_NB + b)] = a[0][r][b], acc[2 * (r * A_NB + b) + 1] = a[1][r][b];
+        for (int b = 0; b < nb; b++) acc[4 * (r * A_NB + b) + j] = a[r][b];
+}
+
+/* Chunks k0 .. k1 of a tile; acc holds (row, b)'s four accumulators at
+ * 4 * (r * A_NB + b) + j, carried in memory between passes (the first
+ * pass, k0 = 0, starts from zero). */
+INLINE void rowdot_f_tile(es_dtype type, int nb, const uint8_t *w, size_t ws, const float *x, int64_t xs,
+                          int64_t k0, int64_t k1, __m256 *acc) {
+    for (int j = 0; j < 4; j++) rowdot_f_tile_part(type, nb, w, ws, x, xs, k0, k1, j, acc);
 }
 
 #define TILE_VEC __m256
 #define TILE_ZERO _mm256_setzero_ps()
 #define TILE_NR A_NR
 #define TILE_NB A_NB
-#define TILE_K_CHUNKS 64 /* the activations' share of a pass stays in L1 */
+#define TILE_K_CHUNKS A_K_CHUNKS
 #define TILE_MAX_GROUPS 16
-#define TILE_REDUCE(a, b) hsum(_mm256_add_ps(a, b))
+#define TILE_ACCS 4
+#define TILE_REDUCE(p) reduce4(p)
 #define TILE_GETTER es_rowdot_rows_avx2
 #include "tensor/kernels_tiles_impl.h"
 

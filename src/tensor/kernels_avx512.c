@@ -331,7 +331,8 @@ INLINE void rowdot_f_tile(es_dtype type, int nb, const uint8_t *w, size_t ws, co
 #define TILE_NB F_NB
 #define TILE_K_CHUNKS 64
 #define TILE_MAX_GROUPS 16 /* 24 KiB of accumulators on the stack; the driver passes at most 12 groups */
-#define TILE_REDUCE(a, b) _mm512_reduce_add_ps(_mm512_add_ps(a, b))
+#define TILE_ACCS 2
+#define TILE_REDUCE(p) _mm512_reduce_add_ps(_mm512_add_ps((p)[0], (p)[1]))
 #define TILE_GETTER es_rowdot_rows_avx512
 #include "tensor/kernels_tiles_impl.h"
 

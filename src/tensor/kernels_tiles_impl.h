@@ -5,8 +5,9 @@
  *   TILE_NR, TILE_NB         weight rows x activation rows per tile (NB 2 or 3)
  *   TILE_K_CHUNKS            32-element chunks per pass over a row
  *   TILE_MAX_GROUPS          row groups whose accumulators one slice carries
- *   TILE_REDUCE(a, b)        the one-row dot's final reduction of its two
- *                            accumulators
+ *   TILE_ACCS                accumulators per (row, b) in the one-row dot
+ *   TILE_REDUCE(p)           the one-row dot's final reduction of its
+ *                            TILE_ACCS accumulators p[0 .. TILE_ACCS)
  *   TILE_GETTER              the name of the table function to define
  * and the inline functions rowdot_f_tile (the register tile over chunks k0 ..
  * k1, accumulators carried in memory, k0 = 0 starting from zero), rowdot
@@ -20,7 +21,7 @@
 
 INLINE void rowdot_f_rows(es_dtype type, const uint8_t *w, size_t ws, int nr, const float *x, int64_t xs,
                           int nb, int64_t n, float *out, int64_t os) {
-    TILE_VEC acc[TILE_MAX_GROUPS][2 * TILE_NR * TILE_NB];
+    TILE_VEC acc[TILE_MAX_GROUPS][TILE_ACCS * TILE_NR * TILE_NB];
     int64_t n_chunks = n / 32;
     int groups = nr / TILE_NR;
     for (int g0 = 0; g0 < groups; g0 += TILE_MAX_GROUPS) {
@@ -32,7 +33,7 @@ INLINE void rowdot_f_rows(es_dtype type, const uint8_t *w, size_t ws, int nr, co
             float *ob = out + b0 * os + g0 * TILE_NR;
             if (n_chunks == 0) /* no pass to start the accumulators: a row shorter than a chunk */
                 for (int i = 0; i < ng; i++)
-                    for (int j = 0; j < 2 * TILE_NR * TILE_NB; j++) acc[i][j] = TILE_ZERO;
+                    for (int j = 0; j < TILE_ACCS * TILE_NR * TILE_NB; j++) acc[i][j] = TILE_ZERO;
             for (int64_t k0 = 0; k0 < n_chunks; k0 += TILE_K_CHUNKS) {
                 int64_t k1 = n_chunks - k0 < TILE_K_CHUNKS ? n_chunks : k0 + TILE_K_CHUNKS;
                 for (int i = 0; i < ng; i++) {
@@ -49,7 +50,7 @@ INLINE void rowdot_f_rows(es_dtype type, const uint8_t *w, size_t ws, int nr, co
                 for (int r = 0; r < TILE_NR; r++)
                     for (int b = 0; b < g; b++) { /* the one-row dot's reduction and tail */
                         const uint8_t *wr = wg + (size_t)(i * TILE_NR + r) * ws;
-                        float sum = TILE_REDUCE(acc[i][2 * (r * TILE_NB + b)], acc[i][2 * (r * TILE_NB + b) + 1]);
+                        float sum = TILE_REDUCE(&acc[i][TILE_ACCS * (r * TILE_NB + b)]);
                         float tail = n_chunks * 32 < n ? tail_dot(type, wr, xb + b * xs, n_chunks * 32, n) : 0.0f;
                         ob[b * os + i * TILE_NR + r] = sum + tail;
                     }
