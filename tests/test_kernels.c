@@ -819,6 +819,14 @@ static void test_matmul_entry_points(void) {
             }
         es_weighted_rows(p, values, STRIDE, 0, 8, out); /* no rows: zeros */
         CHECK(out[0] == 0.0f && out[7] == 0.0f);
+        /* AVX2 and AVX-512 chain the same fused multiply-adds: the same bits */
+        if (es_isa_available(ES_ISA_AVX512))
+            for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+                es_weighted_rows_isa(ES_ISA_AVX2, p, values + 4, STRIDE, ROWS, widths[wi], out);
+                es_weighted_rows_isa(ES_ISA_AVX512, p, values + 4, STRIDE, ROWS, widths[wi], wide);
+                CHECKF(memcmp(out, wide, (size_t)widths[wi] * sizeof(float)) == 0, "n %d: AVX2 != AVX-512",
+                       widths[wi]);
+            }
     }
 }
 

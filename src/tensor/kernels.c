@@ -391,9 +391,10 @@ void es_dot_f32_rows_multi(const float *a, size_t a_stride, int n_a, const float
 static void weighted_rows(es_isa isa, const float *w, const float *rows, size_t stride, int n_rows, int n,
                           float *out, int add) {
 #ifdef ES_X86
-    if (es_isa_resolve(isa) == ES_ISA_AVX512) {
-        es_weighted_rows_avx512(w, rows, stride, n_rows, n, out, add);
-        return;
+    switch (es_isa_resolve(isa)) {
+    case ES_ISA_AVX512: es_weighted_rows_avx512(w, rows, stride, n_rows, n, out, add); return;
+    case ES_ISA_AVX2: es_weighted_rows_avx2(w, rows, stride, n_rows, n, out, add); return;
+    default: break;
     }
 #endif
     es_weighted_rows_portable(w, rows, stride, n_rows, n, out, add);
@@ -417,9 +418,10 @@ void es_weighted_rows(const float *w, const float *rows, size_t stride, int n_ro
 void es_weighted_rows_multi_isa(es_isa isa, const float *w, size_t w_stride, int n_w, const float *rows,
                                 size_t stride, int n_rows, int n, float *out, size_t out_stride, int add) {
 #ifdef ES_X86
-    if (es_isa_resolve(isa) == ES_ISA_AVX512) {
-        es_weighted_rows_multi_avx512(w, w_stride, n_w, rows, stride, n_rows, n, out, out_stride, add);
-        return;
+    switch (es_isa_resolve(isa)) {
+    case ES_ISA_AVX512: es_weighted_rows_multi_avx512(w, w_stride, n_w, rows, stride, n_rows, n, out, out_stride, add); return;
+    case ES_ISA_AVX2: es_weighted_rows_multi_avx2(w, w_stride, n_w, rows, stride, n_rows, n, out, out_stride, add); return;
+    default: break;
     }
 #endif
     for (int h = 0; h < n_w; h++) weighted_rows(isa, w + h * w_stride, rows, stride, n_rows, n, out + h * out_stride, add);

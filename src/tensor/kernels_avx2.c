@@ -310,6 +310,76 @@ INLINE void rowdot_f_tile(es_dtype type, int nb, const uint8_t *w, size_t ws, co
 #define TILE_GETTER es_rowdot_rows_avx2
 #include "tensor/kernels_tiles_impl.h"
 
+/* ---- the attention's weighted sums ------------------------------------
+ * es_weighted_rows on AVX2: each out[d] one chain of FMAs over t in order,
+ * from 0 or (add) from out[d], as the AVX-512 kernel does it, so the two
+ * give the same bits (an FMA rounds once whatever the vector width). The
+ * portable path (separate products) cost a quarter of a 1,024-token
+ * prefill on this path. */
+TARGET void es_weighted_rows_avx2(const float *w, const float *rows, size_t stride, int n_rows, int n, float *out,
+                                  int add) {
+    int d = 0;
+    for (; d + 32 <= n; d += 32) {
+        __m256 a[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) a[k] = add ? _mm256_loadu_ps(out + d + 8 * k) : _mm256_setzero_ps();
+        for (int t = 0; t < n_rows; t++) {
+            const float *r = rows + (size_t)t * stride + d;
+            __m256 wt = _mm256_set1_ps(w[t]);
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) a[k] = _mm256_fmadd_ps(wt, _mm256_loadu_ps(r + 8 * k), a[k]);
+        }
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + d + 8 * k, a[k]);
+    }
+    for (; d + 8 <= n; d += 8) {
+        __m256 a = add ? _mm256_loadu_ps(out + d) : _mm256_setzero_ps();
+        for (int t = 0; t < n_rows; t++)
+            a = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(rows + (size_t)t * stride + d), a);
+        _mm256_storeu_ps(out + d, a);
+    }
+    for (; d < n; d++) {
+        float a = add ? out[d] : 0.0f;
+        for (int t = 0; t < n_rows; t++) a = fmaf(w[t], rows[(size_t)t * stride + d], a);
+        out[d] = a;
+    }
+}
+
+/* es_weighted_rows_avx2 for n_w weight rows at once (w + h * w_stride, into
+ * out + h * out_stride), up to 4 per pass over 16 columns: each value row's
+ * part is loaded once for them (8 accumulators, 2 values, a broadcast:
+ * 11 of the 16 registers); every element's chain is the single call's. */
+TARGET void es_weighted_rows_multi_avx2(const float *w, size_t w_stride, int n_w, const float *rows, size_t stride,
+                                        int n_rows, int n, float *out, size_t out_stride, int add) {
+    for (int h0 = 0; h0 < n_w; h0 += 4) {
+        const int nh = n_w - h0 < 4 ? n_w - h0 : 4;
+        int d = 0;
+        for (; d + 16 <= n; d += 16) {
+            __m256 acc[4][2];
+            for (int h = 0; h < nh; h++)
+                for (int k = 0; k < 2; k++)
+                    acc[h][k] = add ? _mm256_loadu_ps(out + (h0 + h) * out_stride + d + 8 * k) : _mm256_setzero_ps();
+            for (int t = 0; t < n_rows; t++) {
+                const float *r = rows + (size_t)t * stride + d;
+                __m256 v0 = _mm256_loadu_ps(r), v1 = _mm256_loadu_ps(r + 8);
+#pragma GCC unroll 4
+                for (int h = 0; h < 4; h++) {
+                    if (h >= nh) break;
+                    __m256 wt = _mm256_set1_ps(w[(h0 + h) * w_stride + t]);
+                    acc[h][0] = _mm256_fmadd_ps(wt, v0, acc[h][0]);
+                    acc[h][1] = _mm256_fmadd_ps(wt, v1, acc[h][1]);
+                }
+            }
+            for (int h = 0; h < nh; h++)
+                for (int k = 0; k < 2; k++) _mm256_storeu_ps(out + (h0 + h) * out_stride + d + 8 * k, acc[h][k]);
+        }
+        if (d < n) /* the columns left: the single call (each column is its own chain) */
+            for (int h = 0; h < nh; h++)
+                es_weighted_rows_avx2(w + (h0 + h) * w_stride, rows + d, stride, n_rows, n - d,
+                                      out + (h0 + h) * out_stride + d, add);
+    }
+}
+
 /* ---- integer row dots (8-bit activations) -------------------------------
  * The arithmetic of kernels_portable.c's integer path, whose float steps
  * these repeat in the same order, so the two agree bit for bit: per
@@ -380,8 +450,8 @@ INLINE __m256 block_scales8(const uint8_t *blk, int64_t stride) {
  * values as scalars was 2-2.5x slower: the 1B Q8_0 model, one thread,
  * --kernels avx2 on this project's Zen 5, alternating: decode 4.6 / 6.6
  * -> 11.1 / 16.6 tokens/s, prefill 64 13.9 / 19.3 -> 27.5 / 37.9. */
-INLINE void rowdot_q8_avx2(es_dtype type, const void *w, const uint8_t *xq, int64_t xs, int nb,
-                           int64_t n, float *out, int64_t os) {
+INLINE void rowdot_q8_nb(es_dtype type, const void *w, const uint8_t *xq, int64_t xs, int nb,
+                         int64_t n, float *out, int64_t os) {
     __m256 acc[ES_ROWDOT_Q8_MAX_NB];
     for (int b = 0; b < nb; b++) acc[b] = _mm256_setzero_ps();
     const int64_t block_bytes = type == ES_Q8_0 ? 34 : 18, n_blocks = n / 32, n_groups = n_blocks / 8;
@@ -420,6 +490,14 @@ INLINE void rowdot_q8_avx2(es_dtype type, const void *w, const uint8_t *xq, int6
         }
         out[b * os] = ((sum[0] + sum[1]) + (sum[2] + sum[3])) + ((sum[4] + sum[5]) + (sum[6] + sum[7]));
     }
+}
+
+/* One activation row (decode) gets a copy of its own, its accumulator in a
+ * register rather than in the stack array the run-time nb needs. */
+INLINE void rowdot_q8_avx2(es_dtype type, const void *w, const uint8_t *xq, int64_t xs, int nb,
+                           int64_t n, float *out, int64_t os) {
+    if (nb == 1) rowdot_q8_nb(type, w, xq, xs, 1, n, out, os);
+    else rowdot_q8_nb(type, w, xq, xs, nb, n, out, os);
 }
 
 /* The 256 codes of K-quant super-block blk (layouts in tensor.h) as
@@ -509,8 +587,8 @@ INLINE __m256 k_block_values(es_dtype type, const __m256i codes[8], __m256 f0, _
 
 /* Each super-block's codes and factors are decoded once and used for all
  * nb activation rows. */
-INLINE void rowdot_k_q8_avx2(es_dtype type, const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n,
-                             float *out, int64_t os) {
+INLINE void rowdot_k_q8_nb(es_dtype type, const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n,
+                           float *out, int64_t os) {
     __m256 acc[ES_ROWDOT_Q8_MAX_NB];
     for (int b = 0; b < nb; b++) acc[b] = _mm256_setzero_ps();
     const int64_t block_bytes = type == ES_Q4_K ? 144 : type == ES_Q5_K ? 176 : 210;
@@ -528,6 +606,12 @@ INLINE void rowdot_k_q8_avx2(es_dtype type, const void *w, const uint8_t *xq, in
         _mm256_storeu_ps(s, acc[b]);
         out[b * os] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
     }
+}
+
+INLINE void rowdot_k_q8_avx2(es_dtype type, const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n,
+                             float *out, int64_t os) {
+    if (nb == 1) rowdot_k_q8_nb(type, w, xq, xs, 1, n, out, os); /* as rowdot_q8_avx2 */
+    else rowdot_k_q8_nb(type, w, xq, xs, nb, n, out, os);
 }
 
 ES_ROWDOT_Q8_ENTRY(q8_q8_0, ES_Q8_0, rowdot_q8_avx2, TARGET)

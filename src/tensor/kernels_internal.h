@@ -171,12 +171,16 @@ static inline void es_k_unpack_scales(const uint8_t packed[12], uint64_t *sc, ui
     }
 
 /* The attention's weighted sum of value rows (es_weighted_rows), per ISA
- * (t in order for each element; AVX-512 fuses the multiply-adds); add: the
+ * (t in order for each element; AVX2 and AVX-512 fuse the multiply-adds); add: the
  * sums continue from out (es_weighted_rows_add_isa) instead of from 0. */
 void es_weighted_rows_portable(const float *w, const float *rows, size_t stride, int n_rows,
                                int n, float *out, int add);
 void es_weighted_rows_avx512(const float *w, const float *rows, size_t stride, int n_rows,
                              int n, float *out, int add);
+void es_weighted_rows_avx2(const float *w, const float *rows, size_t stride, int n_rows, int n, float *out,
+                           int add); /* the AVX-512 kernel's bits */
+void es_weighted_rows_multi_avx2(const float *w, size_t w_stride, int n_w, const float *rows, size_t stride,
+                                 int n_rows, int n, float *out, size_t out_stride, int add);
 
 /* es_dot_f32_rows (and its several-queries form) on AVX-512 for n >= 32:
  * the bits of the one-row dot. */
