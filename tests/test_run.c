@@ -256,6 +256,25 @@ static void test_resume(const fixture *fx) {
         run_study(&r, fx, "simpleqa", part, other);
         check_one_line(&r, "seed differs");
         CHECK_INT(count_rows(part, "SELECT count(*) FROM runs"), 1);
+        /* the kernel set is recorded, and another one is refused... */
+        char want[64];
+        snprintf(want, sizeof want, "SELECT json_extract(settings, '$.kernels') = '%s' FROM runs",
+                 es_kernels_name(es_kernels_resolve(ES_KERNELS_BEST)));
+        CHECK_INT(count_rows(part, want), 1);
+        const char *portable[] = {"--data", fx->simpleqa, "--limit", "5", "--temp", "1", "--seed", "7",
+                                  "--resume", "--kernels", "portable", NULL};
+        if (es_kernels_resolve(ES_KERNELS_BEST) != ES_KERNELS_PORTABLE) {
+            run_study(&r, fx, "simpleqa", part, portable);
+            check_one_line(&r, "kernels differs");
+        }
+        /* ...unless the run is older than the record: then it resumes whatever the set */
+        sqlite3 *db = NULL;
+        CHECK(sqlite3_open(part, &db) == SQLITE_OK &&
+              sqlite3_exec(db, "UPDATE runs SET settings = json_remove(settings, '$.kernels')", NULL, NULL,
+                           NULL) == SQLITE_OK);
+        sqlite3_close(db);
+        run_study(&r, fx, "simpleqa", part, portable);
+        CHECKF(r.status == 0 && strstr(r.err, "0 items done"), "%s", r.err);
     }
 }
 
