@@ -240,18 +240,21 @@ ES_DEFINE_ROWDOT_TABLE(es_rowdot_avx2, TARGET)
  * kernels_avx512.c's tile scheme with 8-lane vectors: A_NR weight rows x
  * A_NB activation rows, each 8-element part of a chunk converted once for
  * the A_NB rows and each activation part loaded once for the A_NR rows.
- * The one-row dot's four accumulators per (row, b) would need 36 of the 16
+ * The one-row dot's four accumulators per (row, b) would need 48 of the 16
  * registers, so a tile takes its chunks four times, once per accumulator
  * j: part j of every chunk, in chunk order, into accumulator j: the same
  * additions in the same order, so the same bits. A pass is a few chunks
- * (A_K_CHUNKS), whose weights the second to fourth runs find in L1.
- * 3 x 3 fills 13 of the 16 registers (9 accumulators, 3 activations, 1
- * weight): a conversion per 3 FMAs (the two-accumulator 3 x 2 tile of
- * before: one per 2). Measured, F16 products of the 1B shapes, batch 128,
- * one thread on this project's Zen 5, alternating: the 3 x 2 tile of two
- * accumulators 72-73 GFLOP/s, this one 81-84 (passes of 8 / 32 / 64
- * chunks: 79 / 82 / 78; 4 x 3: 83, 4 x 2: 74, 2 x 3: 76); the AVX2 peak
- * there is ~105. */
+ * (A_K_CHUNKS), whose weights the second to fourth runs find in L1; the
+ * second and third prefetch the next row group's, which the first run
+ * would otherwise wait for from L2. 4 x 3 fills the 16 registers (12
+ * accumulators, 3 activations, 1 weight): a conversion per 3 FMAs (the
+ * two-accumulator 3 x 2 tile of before: one per 2). Measured, F16 products
+ * of the 1B shapes, batch 128, one thread on this project's Zen 5,
+ * alternating: the 3 x 2 tile of two accumulators 72-73 GFLOP/s; one
+ * accumulator per pass, 3 x 3 81-84 (passes of 8 / 32 / 64 chunks: 79 /
+ * 82 / 78; 4 x 2: 74, 2 x 3: 76), 4 x 3 83; then, in a faster hour,
+ * 3 x 3 87-92, 4 x 3 89-93, 4 x 3 with the prefetch 96.5-97.7 (the AVX2
+ * peak there: ~105; this loop alone in L1: 102). */
 #define A_NR ES_TILE_NR_AVX2
 #define A_NB 3
 #define A_K_CHUNKS 16
@@ -273,6 +276,13 @@ INLINE void rowdot_f_tile_part(es_dtype type, int nb, const uint8_t *w, size_t w
         for (int b = 0; b < nb; b++) a[r][b] = k0 ? acc[4 * (r * A_NB + b) + j] : _mm256_setzero_ps();
     for (int64_t k = k0; k < k1; k++) {
         __m256 xv[A_NB];
+        if (j == 1 || j == 2) { /* the next row group's chunk k (its rows 2j-2, 2j-1), into L1 meanwhile */
+            const uint8_t *next = w + (size_t)(A_NR + 2 * j - 2) * ws + k * (type == ES_F32 ? 128 : 64);
+            for (int l = 0; l < (type == ES_F32 ? 128 : 64); l += 64) {
+                _mm_prefetch((const char *)(next + l), _MM_HINT_T0);
+                _mm_prefetch((const char *)(next + ws + l), _MM_HINT_T0);
+            }
+        }
 #pragma GCC unroll 4
         for (int b = 0; b < nb; b++) {
             xv[b] = _mm256_loadu_ps(x + b * xs + 32 * k + 8 * j);

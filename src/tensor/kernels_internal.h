@@ -100,7 +100,7 @@ es_rowdot_rows_fn *es_rowdot_rows_avx512(es_dtype type);
 es_rowdot_rows_fn *es_rowdot_rows_avx2(es_dtype type);
 /* Their weight rows per register tile (the driver sizes tiles in multiples). */
 #define ES_TILE_NR_AVX512 4
-#define ES_TILE_NR_AVX2 3
+#define ES_TILE_NR_AVX2 4
 
 /* The row dot of each ISA for a weight type, NULL if it has none. The SIMD
  * ones may be called only when the CPU has the ISA. */
