@@ -22,6 +22,7 @@ LLAMA_BENCH=${LLAMA_BENCH:-}       # optional: a llama-bench binary, run on the 
 LLAMA_ARGS=${LLAMA_ARGS:--p 128 -n 64 -mmp 0}  # -mmp 0: read the file, as entroscope does (see bench/README.md)
 LLAMA_QUANTIZE=${LLAMA_QUANTIZE:-} # optional: makes a type synth rejects from the F16 file
 PIN_CPU=${PIN_CPU:-}               # optional: a CPU both engines' one-thread runs are pinned to
+KERNELS=${KERNELS:-}               # optional: entroscope's kernel set (--kernels), e.g. avx2
 
 say() { echo "bench/run.sh: $*" >&2; }
 
@@ -75,8 +76,10 @@ for type in $TYPES; do
         pin=()
         if [ -n "$PIN_CPU" ] && [ "$t" = 1 ]; then pin=(taskset -c "$PIN_CPU"); fi
         row=$(mktemp)
+        kernels=()
+        if [ -n "$KERNELS" ]; then kernels=(--kernels "$KERNELS"); fi
         # shellcheck disable=SC2086 # BENCH_ARGS is a list of options
-        if "${pin[@]}" "$es" bench -m "$file" -t "$t" -r "$REPS" $BENCH_ARGS --markdown \
+        if "${pin[@]}" "$es" bench -m "$file" -t "$t" -r "$REPS" "${kernels[@]}" $BENCH_ARGS --markdown \
                 --json "$MODELS_DIR/result-$type-t$t.json" >"$row"; then
             if [ -s "$table" ]; then tail -n +3 "$row" >>"$table"; else cat "$row" >>"$table"; fi
         else
@@ -104,6 +107,7 @@ done
     echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores"
     echo "- options: -r $REPS $BENCH_ARGS; tokens/s, median (min–max) of $REPS repetitions"
     if [ -n "$PIN_CPU" ]; then echo "- one-thread runs of both engines pinned to CPU $PIN_CPU"; fi
+    if [ -n "$KERNELS" ]; then echo "- entroscope's kernels: $KERNELS (--kernels)"; fi
     echo
     cat "$table"
     if [ -s "$llama_table" ]; then
