@@ -348,11 +348,7 @@ TARGET void es_weighted_rows_avx2(const float *w, const float *rows, size_t stri
             a = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(rows + (size_t)t * stride + d), a);
         _mm256_storeu_ps(out + d, a);
     }
-    for (; d < n; d++) {
-        float a = add ? out[d] : 0.0f;
-        for (int t = 0; t < n_rows; t++) a = fmaf(w[t], rows[(size_t)t * stride + d], a);
-        out[d] = a;
-    }
+    es_weighted_rows_fma_tail(w, rows, stride, n_rows, d, n, out, add);
 }
 
 /* es_weighted_rows_avx2 for n_w weight rows at once (w + h * w_stride, into

@@ -481,11 +481,7 @@ TARGET void es_weighted_rows_avx512(const float *w, const float *rows, size_t st
             a = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_loadu_ps(rows + (size_t)t * stride + d), a);
         _mm512_storeu_ps(out + d, a);
     }
-    for (; d < n; d++) {
-        float a = add ? out[d] : 0.0f;
-        for (int t = 0; t < n_rows; t++) a = fmaf(w[t], rows[(size_t)t * stride + d], a);
-        out[d] = a;
-    }
+    es_weighted_rows_fma_tail(w, rows, stride, n_rows, d, n, out, add);
 }
 
 /* es_weighted_rows_avx512 for n_w weight rows at once (w + h * w_stride,

@@ -6,6 +6,7 @@
 #ifndef ES_TENSOR_KERNELS_INTERNAL_H
 #define ES_TENSOR_KERNELS_INTERNAL_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -179,6 +180,15 @@ void es_weighted_rows_avx512(const float *w, const float *rows, size_t stride, i
                              int n, float *out, int add);
 void es_weighted_rows_avx2(const float *w, const float *rows, size_t stride, int n_rows, int n, float *out,
                            int add); /* the AVX-512 kernel's bits */
+/* Their columns d0 .. n - 1 one at a time: each a chain of fmaf over t. */
+static inline void es_weighted_rows_fma_tail(const float *w, const float *rows, size_t stride, int n_rows, int d0,
+                                             int n, float *out, int add) {
+    for (int d = d0; d < n; d++) {
+        float a = add ? out[d] : 0.0f;
+        for (int t = 0; t < n_rows; t++) a = fmaf(w[t], rows[(size_t)t * stride + d], a);
+        out[d] = a;
+    }
+}
 void es_weighted_rows_multi_avx2(const float *w, size_t w_stride, int n_w, const float *rows, size_t stride,
                                  int n_rows, int n, float *out, size_t out_stride, int add);
 
