@@ -170,6 +170,7 @@ static void synth_deterministic(void) {
     cli_run(&r, info);
     CHECK_INT(r.status, 0);
     CHECK(strstr(r.out, "Q8_0") != NULL);
+    CHECKF(strstr(r.out, "kernels ") && strstr(r.out, "portable)"), "%s", r.out);
 }
 
 static void stories260k(void) {

@@ -6,7 +6,8 @@
 static void help(FILE *out) {
     fprintf(out,
         "usage: entroscope info MODEL [-z TOKENIZER]\n\n"
-        "Prints the architecture, shape, tensor types, vocabulary and context length.\n\n"
+        "Prints the architecture, shape, tensor types, vocabulary and context length, and the\n"
+        "kernel sets this CPU runs.\n\n"
         "  -z, --tokenizer PATH  tokenizer for a llama2.c checkpoint\n"
         "  -h, --help            this text\n");
 }
@@ -41,6 +42,12 @@ int cmd_info(int argc, char **argv) {
         return CLI_BAD_INPUT;
     }
     es_model_print_info(model, stdout);
+    /* not the file's: this CPU's, which decide the last bits of every number */
+    es_kernels best = es_kernels_resolve(ES_KERNELS_BEST);
+    printf("kernels         %s on this CPU (--kernels:", es_kernels_name(best));
+    for (es_kernels k = ES_KERNELS_AVX512; k >= ES_KERNELS_PORTABLE; k--)
+        if (es_kernels_resolve(k) == k) printf(" %s", es_kernels_name(k));
+    printf(")\n");
     es_model_free(model);
     return CLI_OK;
 }
