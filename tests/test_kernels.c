@@ -728,7 +728,7 @@ static void test_matmul_entry_points(void) {
             }
         CHECK(es_dot_f32(a, b, 100) == es_dot_f32_isa(ES_ISA_BEST, a, b, 100));
     }
-    TEST("es_dot_f32_rows: strided rows vs double reference, bit for bit es_dot_f32") {
+    TEST("es_dot_f32_rows: every ISA, strided rows vs double reference, bit for bit es_dot_f32 of the ISA") {
         /* rows not a multiple of the blocks (4, 16); rows of a tail only, a chunk and a tail, whole
          * chunks (64, 128: head sizes); a zero row (-0 sums), an inf and a NaN */
         enum { ROWS = 37, STRIDE = 136, MAXN = 128 };
@@ -740,19 +740,22 @@ static void test_matmul_entry_points(void) {
         for (int i = 0; i < ROWS * STRIDE; i++) keys[i] = rng_uniform(&r, -2, 2);
         for (int i = 0; i < MAXN; i++) keys[5 * STRIDE + 8 + i] = i % 2 ? -0.0f : 0.0f;
         keys[20 * STRIDE + 8 + 3] = INFINITY, keys[33 * STRIDE + 8 + 30] = NAN;
+        for (int s = 0; s < 3; s++)
         for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
             const int n = lens[li];
-            for (int n_rows = 1; n_rows <= ROWS; n_rows += 12) {
-                es_dot_f32_rows(q, keys + 8, STRIDE, n_rows, n, out);
+            for (int n_rows = 1; n_rows <= ROWS; n_rows += 5) {
+                es_dot_f32_rows_isa(all_isas[s], q, keys + 8, STRIDE, n_rows, n, out);
                 for (int t = 0; t < n_rows; t++) {
                     const float *k = keys + t * STRIDE + 8;
                     double ref = 0, mag = 0;
                     for (int i = 0; i < n; i++) ref += (double)q[i] * k[i], mag += fabs((double)q[i] * k[i]);
-                    float one = es_dot_f32(q, k, n);
+                    float one = es_dot_f32_isa(all_isas[s], q, k, n);
                     if (!isnan(ref) && !isinf(ref))
-                        CHECKF(fabs(out[t] - ref) <= MATMUL_TOL * mag, "n %d row %d: %g, want %g", n, t, out[t], ref);
+                        CHECKF(fabs(out[t] - ref) <= MATMUL_TOL * mag, "%s n %d row %d: %g, want %g",
+                               es_isa_name(all_isas[s]), n, t, out[t], ref);
                     CHECKF(memcmp(&out[t], &one, sizeof one) == 0 || (isnan(out[t]) && isnan(one)),
-                           "n %d rows %d, row %d: %.9g, es_dot_f32 %.9g", n, n_rows, t, out[t], one);
+                           "%s n %d rows %d, row %d: %.9g, es_dot_f32 %.9g", es_isa_name(all_isas[s]), n, n_rows, t,
+                           out[t], one);
                 }
             }
         }

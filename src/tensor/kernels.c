@@ -358,6 +358,10 @@ void es_dot_f32_rows_isa(es_isa isa, const float *a, const float *rows, size_t s
         es_dot_f32_rows_avx512(a, rows, stride, n_rows, n, out);
         return;
     }
+    if (n >= 32 && es_isa_resolve(isa) == ES_ISA_AVX2) {
+        es_dot_f32_rows_avx2(a, rows, stride, n_rows, n, out);
+        return;
+    }
 #endif
     es_rowdot_fn *dot = rowdot_for(isa, ES_F32);
     for (int t = 0; t < n_rows; t += ES_ROWDOT_MAX_NB) {

@@ -320,6 +320,57 @@ INLINE void rowdot_f_tile(es_dtype type, int nb, const uint8_t *w, size_t ws, co
 #define TILE_GETTER es_rowdot_rows_avx2
 #include "tensor/kernels_tiles_impl.h"
 
+/* ---- the attention's dot products ---------------------------------------
+ * es_dot_f32_rows on AVX2 for rows of at least one chunk (a query against
+ * its keys): each key's four accumulators and chunk order as the one-row F32
+ * dot (the query in the weight's place), eight keys' final reductions done
+ * together by hsum8, the tail added as rowdot_nb adds it: the same bits as
+ * es_dot_f32_isa(ES_ISA_AVX2) key by key, without a call and a horizontal
+ * sum per key (a 64-element key is 8 FMAs; its reduction was 9 more). */
+
+/* hsum of v[i] in lane i, for 8 vectors at once: each stage adds the lane
+ * pairs hsum adds (low + high half, then lanes 0 + 2 and 1 + 3, then 0 + 1). */
+INLINE __m256 hsum8(const __m256 v[8]) {
+    __m256 p[4];
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) { /* [v(2q) low + high | v(2q+1) low + high], lanes reordered 0, 2, 1, 3 */
+        __m256 s = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * q], v[2 * q + 1], 0x20),
+                                 _mm256_permute2f128_ps(v[2 * q], v[2 * q + 1], 0x31));
+        p[q] = _mm256_permute_ps(s, _MM_SHUFFLE(3, 1, 2, 0));
+    }
+    /* [v0 v2 v4 v6 | v1 v3 v5 v7] */
+    __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(p[0], p[1]), _mm256_hadd_ps(p[2], p[3]));
+    return _mm256_permutevar8x32_ps(u, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+TARGET void es_dot_f32_rows_avx2(const float *a, const float *rows, size_t stride, int n_rows, int n, float *out) {
+    const int64_t n_chunks = n / 32;
+    for (int t0 = 0; t0 < n_rows; t0 += 8) {
+        const int m = n_rows - t0 < 8 ? n_rows - t0 : 8;
+        __m256 v[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            if (i < m) {
+                const float *r = rows + (size_t)(t0 + i) * stride;
+                for (int64_t k = 0; k < n_chunks; k++)
+#pragma GCC unroll 4
+                    for (int j = 0; j < 4; j++)
+                        acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(a + 32 * k + 8 * j), _mm256_loadu_ps(r + 32 * k + 8 * j),
+                                                 acc[j]);
+            }
+            v[i] = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        }
+        float sums[8];
+        _mm256_storeu_ps(sums, hsum8(v));
+        for (int i = 0; i < m; i++) {
+            const float *r = rows + (size_t)(t0 + i) * stride;
+            float tail = n_chunks * 32 < n ? tail_dot(ES_F32, (const uint8_t *)(const void *)a, r, n_chunks * 32, n) : 0.0f;
+            out[t0 + i] = sums[i] + tail;
+        }
+    }
+}
+
 /* ---- the attention's weighted sums ------------------------------------
  * es_weighted_rows on AVX2: each out[d] one chain of FMAs over t in order,
  * from 0 or (add) from out[d], as the AVX-512 kernel does it, so the two

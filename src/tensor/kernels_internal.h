@@ -192,9 +192,10 @@ static inline void es_weighted_rows_fma_tail(const float *w, const float *rows, 
 void es_weighted_rows_multi_avx2(const float *w, size_t w_stride, int n_w, const float *rows, size_t stride,
                                  int n_rows, int n, float *out, size_t out_stride, int add);
 
-/* es_dot_f32_rows (and its several-queries form) on AVX-512 for n >= 32:
- * the bits of the one-row dot. */
+/* es_dot_f32_rows (and its several-queries form) on AVX-512, and on AVX2,
+ * for n >= 32: the bits of the one-row dot of that ISA. */
 void es_dot_f32_rows_avx512(const float *a, const float *rows, size_t stride, int n_rows, int n, float *out);
+void es_dot_f32_rows_avx2(const float *a, const float *rows, size_t stride, int n_rows, int n, float *out);
 void es_dot_f32_rows_multi_avx512(const float *a, size_t a_stride, int n_a, const float *rows, size_t stride,
                                   int n_rows, int n, float *out, size_t out_stride);
 void es_weighted_rows_multi_avx512(const float *w, size_t w_stride, int n_w, const float *rows, size_t stride,
