@@ -354,11 +354,12 @@ void es_dot_f32_rows_isa(es_isa isa, const float *a, const float *rows, size_t s
         return;
     }
 #ifdef ES_X86
-    if (n >= 32 && es_isa_resolve(isa) == ES_ISA_AVX512) {
+    const es_isa resolved = n >= 32 ? es_isa_resolve(isa) : ES_ISA_PORTABLE;
+    if (resolved == ES_ISA_AVX512) {
         es_dot_f32_rows_avx512(a, rows, stride, n_rows, n, out);
         return;
     }
-    if (n >= 32 && es_isa_resolve(isa) == ES_ISA_AVX2) {
+    if (resolved == ES_ISA_AVX2) {
         es_dot_f32_rows_avx2(a, rows, stride, n_rows, n, out);
         return;
     }
