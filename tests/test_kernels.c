@@ -483,16 +483,20 @@ static void test_q8_activations(void) {
         }
         CHECK(d[1] == 0 && q[40] == 0);
         CHECK(d[2] == 1 && q[64] == 127 && q[65] == 2 && q[66] == -4 && q[67] == 0);
-        if (es_isa_available(ES_ISA_AVX512)) {
-            es_quantize_q8_row_avx512(x, N, b);
-            CHECK(memcmp(a, b, (size_t)(N + 6 * N / 32)) == 0);
+        for (int v = 0; v < 2; v++) { /* the SIMD versions: the same bytes */
+            if (!es_isa_available(v ? ES_ISA_AVX512 : ES_ISA_AVX2)) continue;
+            void (*simd)(const float *, int64_t, uint8_t *) = v ? es_quantize_q8_row_avx512 : es_quantize_q8_row_avx2;
+            es_quantize_q8_row(x, N, a);
+            simd(x, N, b);
+            CHECKF(memcmp(a, b, (size_t)(N + 6 * N / 32)) == 0, "%s differs", v ? "avx512" : "avx2");
             for (int t = 0; t < 200; t++) { /* random rows of random magnitudes */
                 float y[64];
                 float scale = ldexpf(1, (int)(rng_next(&r) % 40) - 20);
                 for (int i = 0; i < 64; i++) y[i] = rng_uniform(&r, -scale, scale);
                 es_quantize_q8_row(y, 64, a);
-                es_quantize_q8_row_avx512(y, 64, b);
-                CHECKF(memcmp(a, b, 64 + 6 * 2) == 0, "row %d (scale %g): the versions differ", t, scale);
+                simd(y, 64, b);
+                CHECKF(memcmp(a, b, 64 + 6 * 2) == 0, "%s row %d (scale %g): the versions differ",
+                       v ? "avx512" : "avx2", t, scale);
             }
         }
         free(a), free(b);

@@ -264,6 +264,7 @@ static int64_t tile_rows_for(size_t row_bytes, int64_t n_rows, int n_threads, in
 static void quantize_rows(es_isa isa, const matmul_plan *p, int64_t b) {
     uint8_t *dst = (uint8_t *)p->xq + b * p->xq_bytes;
     if (isa == ES_ISA_AVX512) es_quantize_q8_row_avx512(p->x + b * p->n_cols, p->n_cols, dst);
+    else if (isa == ES_ISA_AVX2) es_quantize_q8_row_avx2(p->x + b * p->n_cols, p->n_cols, dst);
     else es_quantize_q8_row(p->x + b * p->n_cols, p->n_cols, dst);
 }
 

@@ -671,6 +671,53 @@ INLINE void rowdot_k_q8_avx2(es_dtype type, const void *w, const uint8_t *xq, in
     else rowdot_k_q8_nb(type, w, xq, xs, nb, n, out, os);
 }
 
+/* The activation quantiser (kernels_internal.h's rule), the bytes of
+ * es_quantize_q8_row: the same d and 1 / d in F32, x * (1 / d) rounded to
+ * the nearest code, ties to even (cvtps2dq in the default rounding mode,
+ * as nearbyintf), packed with saturating packs that cannot saturate
+ * (|code| <= 127). It ran as the scalar loop on this path: 3% of a Q8_0
+ * prefill on two threads (1B Q8_0, prefill 128, 2 threads, --kernels avx2,
+ * alternating: 61.5 / 63.8 -> 63.0 / 69.4 tokens/s). */
+TARGET void es_quantize_q8_row_avx2(const float *x, int64_t n, uint8_t *dst) {
+    int8_t *q = (int8_t *)dst;
+    float *d = (float *)(void *)(dst + n);
+    int16_t *sums = (int16_t *)(void *)(dst + n + 4 * (n / 32));
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)), lim = _mm256_set1_ps(FLT_MAX);
+    for (int64_t k = 0; k < n / 32; k++) {
+        __m256 v[4], a[4];
+        int finite = 1;
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(x + 32 * k + 8 * i);
+            a[i] = _mm256_and_ps(v[i], abs_mask);
+            finite &= _mm256_movemask_ps(_mm256_cmp_ps(a[i], lim, _CMP_LE_OQ)) == 0xff; /* false for inf, NaN */
+        }
+        __m256 m = _mm256_max_ps(_mm256_max_ps(a[0], a[1]), _mm256_max_ps(a[2], a[3]));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        float amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+        float dk = amax / 127.0f, id = dk > 0.0f ? 1.0f / dk : 0.0f;
+        if (!finite) dk = NAN, id = 0.0f;
+        __m256i c[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+            c[i] = finite ? _mm256_cvtps_epi32(_mm256_mul_ps(v[i], _mm256_set1_ps(id))) : _mm256_setzero_si256();
+        /* packs work within 128-bit halves: codes come out as dwords 0 4 1 5 2 6 3 7 */
+        __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
+        b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(void *)(q + 32 * k), b);
+        d[k] = dk;
+#pragma GCC unroll 2
+        for (int half = 0; half < 2; half++) {
+            __m256i s8 = _mm256_add_epi32(c[2 * half], c[2 * half + 1]);
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+            sums[2 * k + half] = (int16_t)_mm_cvtsi128_si32(s4);
+        }
+    }
+}
+
 ES_ROWDOT_Q8_ENTRY(q8_q8_0, ES_Q8_0, rowdot_q8_avx2, TARGET)
 ES_ROWDOT_Q8_ENTRY(q8_q4_0, ES_Q4_0, rowdot_q8_avx2, TARGET)
 ES_ROWDOT_Q8_ENTRY(q8_q4_k, ES_Q4_K, rowdot_k_q8_avx2, TARGET)
@@ -759,5 +806,7 @@ es_rowdot_rows_fn *es_rowdot_rows_avx2(es_dtype type) {
     (void)type;
     return NULL;
 }
+
+void es_quantize_q8_row_avx2(const float *x, int64_t n, uint8_t *dst) { es_quantize_q8_row(x, n, dst); }
 
 #endif

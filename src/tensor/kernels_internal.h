@@ -60,6 +60,7 @@ static inline const int16_t *es_q8_sums(const uint8_t *row, int64_t n) {
  * bytes, 4-byte aligned). The SIMD versions give the same bytes. */
 void es_quantize_q8_row(const float *x, int64_t n, uint8_t *dst);
 void es_quantize_q8_row_avx512(const float *x, int64_t n, uint8_t *dst);
+void es_quantize_q8_row_avx2(const float *x, int64_t n, uint8_t *dst);
 
 /* The most activation rows one integer row-dot call takes. */
 #define ES_ROWDOT_Q8_MAX_NB 8
