@@ -185,10 +185,13 @@ INLINE void fma_chunk(int nb, const __m256 wv[4], const float *xk, int64_t xs, _
         for (int j = 0; j < 4; j++) acc[j][b] = _mm256_fmadd_ps(wv[j], _mm256_loadu_ps(xk + b * xs + 8 * j), acc[j][b]);
 }
 
-/* The one-row dot's final reduction of the four accumulators. */
-INLINE float reduce4(const __m256 acc[4]) {
-    return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+/* The four accumulators added lane-wise, (0 + 1) + (2 + 3). */
+INLINE __m256 add4(const __m256 acc[4]) {
+    return _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
 }
+
+/* The one-row dot's final reduction of the four accumulators. */
+INLINE float reduce4(const __m256 acc[4]) { return hsum(add4(acc)); }
 
 /* The row dot for a constant nb <= 2 (inlined with nb and type known, so
  * the accumulators live in registers: 8 + 4 weights + a load of the 16
@@ -349,17 +352,16 @@ TARGET void es_dot_f32_rows_avx2(const float *a, const float *rows, size_t strid
         const int m = n_rows - t0 < 8 ? n_rows - t0 : 8;
         __m256 v[8];
 #pragma GCC unroll 8
-        for (int i = 0; i < 8; i++) {
-            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-            if (i < m) {
-                const float *r = rows + (size_t)(t0 + i) * stride;
-                for (int64_t k = 0; k < n_chunks; k++)
-#pragma GCC unroll 4
-                    for (int j = 0; j < 4; j++)
-                        acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(a + 32 * k + 8 * j), _mm256_loadu_ps(r + 32 * k + 8 * j),
-                                                 acc[j]);
-            }
-            v[i] = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        for (int i = 0; i < 8; i++) { /* rowdot_nb's loop for one row, the query as the weight row */
+            __m256 acc[4][2] = {{_mm256_setzero_ps()}, {_mm256_setzero_ps()}, {_mm256_setzero_ps()}, {_mm256_setzero_ps()}};
+            if (i < m)
+                for (int64_t k = 0; k < n_chunks; k++) {
+                    __m256 wv[4];
+                    load_chunk(ES_F32, (const uint8_t *)(const void *)a, k, wv);
+                    fma_chunk(1, wv, rows + (size_t)(t0 + i) * stride + k * 32, 0, acc);
+                }
+            __m256 acc0[4] = {acc[0][0], acc[1][0], acc[2][0], acc[3][0]};
+            v[i] = add4(acc0);
         }
         float sums[8];
         _mm256_storeu_ps(sums, hsum8(v));
