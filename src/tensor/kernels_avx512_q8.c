@@ -66,14 +66,12 @@ INLINE __m512 pair_scales(const uint8_t *a, const uint8_t *b, int two) {
 }
 
 /* Weights of blocks 2p, 2p+1 of a Q8_0 / Q4_0 row as signed bytes (block
- * 2p+1 zero when `two` is 0: the last block of an odd count), and their
- * scales, 8 lanes each. */
-INLINE __m512i q_pair_weights(es_dtype type, const uint8_t *w, int64_t p, int two, __m512 *dw) {
+ * 2p+1 zero when `two` is 0: the last block of an odd count). */
+INLINE __m512i q_pair_codes(es_dtype type, const uint8_t *w, int64_t p, int two) {
     if (type == ES_Q8_0) {
         const uint8_t *a = w + 68 * p, *b = a + 34;
         __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)(a + 2));
         __m256i hi = two ? _mm256_loadu_si256((const __m256i *)(const void *)(b + 2)) : _mm256_setzero_si256();
-        *dw = pair_scales(a, b, two);
         return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
     }
     const uint8_t *a = w + 36 * p, *b = a + 18; /* Q4_0: byte j = element j (low), j + 16 (high) */
@@ -84,8 +82,14 @@ INLINE __m512i q_pair_weights(es_dtype type, const uint8_t *w, int64_t p, int tw
     __m256i lo = _mm256_and_si256(t, m), hi = _mm256_and_si256(_mm256_srli_epi16(t, 4), m);
     __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); /* a.lo b.lo a.hi b.hi */
     v = _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));               /* a.lo a.hi b.lo b.hi */
-    *dw = pair_scales(a, b, two);
     return _mm512_sub_epi8(v, _mm512_set1_epi8(8));
+}
+
+/* q_pair_codes and the pair's scales, 8 lanes each. */
+INLINE __m512i q_pair_weights(es_dtype type, const uint8_t *w, int64_t p, int two, __m512 *dw) {
+    int64_t bb = type == ES_Q8_0 ? 34 : 18;
+    *dw = pair_scales(w + 2 * bb * p, w + 2 * bb * p + bb, two);
+    return q_pair_codes(type, w, p, two);
 }
 
 /* Signed weights w (64) times activation codes x: 16 exact int32 lanes. */
@@ -94,14 +98,12 @@ INLINE __m512i dot_signed(__m512i aw, __mmask64 neg, __m512i x) {
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, sx);
 }
 
-INLINE void rowdot_q_nb(es_dtype type, int nb, const uint8_t *w, const uint8_t *xq, int64_t xs, int64_t n,
-                        float *out, int64_t os) {
-    __m512 acc[ES_ROWDOT_Q8_MAX_NB];
-#pragma GCC unroll 8
-    for (int b = 0; b < nb; b++) acc[b] = _mm512_setzero_ps();
+/* Pairs of blocks p0, p0 + 1, ... to the end of the row into acc[b]. */
+INLINE void q_pairs(es_dtype type, int nb, const uint8_t *w, const uint8_t *xq, int64_t xs, int64_t n, int64_t p0,
+                    __m512 *acc) {
     int64_t n_blocks = n / 32;
     const __m512i pair_idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    for (int64_t p = 0; 2 * p < n_blocks; p++) {
+    for (int64_t p = p0; 2 * p < n_blocks; p++) {
         int two = 2 * p + 1 < n_blocks;
         __m512 dw;
         __m512i wv = q_pair_weights(type, w, p, two, &dw);
@@ -118,7 +120,48 @@ INLINE void rowdot_q_nb(es_dtype type, int nb, const uint8_t *w, const uint8_t *
             acc[b] = _mm512_fmadd_ps(f, _mm512_mul_ps(dw, sx), acc[b]);
         }
     }
+}
+
+INLINE void rowdot_q_nb(es_dtype type, int nb, const uint8_t *w, const uint8_t *xq, int64_t xs, int64_t n,
+                        float *out, int64_t os) {
+    __m512 acc[ES_ROWDOT_Q8_MAX_NB];
+#pragma GCC unroll 8
+    for (int b = 0; b < nb; b++) acc[b] = _mm512_setzero_ps();
+    q_pairs(type, nb, w, xq, xs, n, 0, acc);
     for (int b = 0; b < nb; b++) out[b * os] = _mm512_reduce_add_ps(acc[b]);
+}
+
+/* rowdot_q_nb for one activation row (decode), the same bits with less
+ * work per block: four blocks' scale products at once (their four f16
+ * scales in one conversion, times the four activation scales: per block
+ * the same F32 product), and no test for an odd last block inside the
+ * loop (q_pairs takes the last 1-3 blocks). Decode is bound by this
+ * arithmetic, not by memory: in L2 the general form ran at ~35 GB/s, about
+ * what one core streams from memory. */
+INLINE void rowdot_q_one(es_dtype type, const uint8_t *w, const uint8_t *xq, int64_t n, float *out) {
+    const int64_t bb = type == ES_Q8_0 ? 34 : 18, n_blocks = n / 32;
+    const float *dx = es_q8_scales(xq, n);
+    const __m512i idx0 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i idx1 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
+    __m512 acc = _mm512_setzero_ps();
+    int64_t q = 0;
+    for (; 4 * q + 4 <= n_blocks; q++) {
+        const uint8_t *blk = w + 4 * bb * q;
+        uint16_t h[4];
+        for (int i = 0; i < 4; i++) memcpy(&h[i], blk + i * bb, 2);
+        uint64_t hh = (uint64_t)h[0] | (uint64_t)h[1] << 16 | (uint64_t)h[2] << 32 | (uint64_t)h[3] << 48;
+        __m128 s = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)hh)), _mm_loadu_ps(dx + 4 * q));
+        __m512 s16 = _mm512_castps128_ps512(s);
+#pragma GCC unroll 2
+        for (int j = 0; j < 2; j++) {
+            __m512i wv = q_pair_codes(type, w, 2 * q + j, 1);
+            __m512i x = _mm512_loadu_si512((const void *)(xq + 128 * q + 64 * j));
+            __m512 f = _mm512_cvtepi32_ps(dot_signed(_mm512_abs_epi8(wv), _mm512_movepi8_mask(wv), x));
+            acc = _mm512_fmadd_ps(f, _mm512_permutexvar_ps(j ? idx1 : idx0, s16), acc);
+        }
+    }
+    q_pairs(type, 1, w, xq, 0, n, 2 * q, &acc);
+    *out = _mm512_reduce_add_ps(acc);
 }
 
 INLINE void rowdot_q8(es_dtype type, const void *w, const uint8_t *xq, int64_t xs, int nb, int64_t n,
@@ -128,7 +171,7 @@ INLINE void rowdot_q8(es_dtype type, const void *w, const uint8_t *xq, int64_t x
         if (step == 8) rowdot_q_nb(type, 8, w, xq, xs, n, out, os);
         else if (step == 4) rowdot_q_nb(type, 4, w, xq, xs, n, out, os);
         else if (step == 2) rowdot_q_nb(type, 2, w, xq, xs, n, out, os);
-        else rowdot_q_nb(type, 1, w, xq, xs, n, out, os);
+        else rowdot_q_one(type, w, xq, n, out);
         nb -= step, xq += step * xs, out += step * os;
     }
 }
