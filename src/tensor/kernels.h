@@ -77,10 +77,11 @@ int es_isa_available(es_isa isa);   /* 1 if this CPU runs it natively */
 es_isa es_isa_resolve(es_isa isa);  /* the ISA a call with `isa` really uses */
 const char *es_isa_name(es_isa isa); /* "avx512", "avx2", "portable", "best" */
 
-/* Quantised weights (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K): on the portable and
- * AVX-512 paths the activations are rounded to 8 bits per 32 elements
- * first (rule in kernels_internal.h) and the dots are integer; AVX2
- * multiplies the F32 activations by the weights converted to F32.
+/* Quantised weights (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K): on every path the
+ * activations are rounded to 8 bits per 32 elements first (rule in
+ * kernels_internal.h) and the dots are integer (VNNI on AVX-512, maddubs
+ * on AVX2; each set's F32-activation row dots for them stay, tested,
+ * as baselines).
  * es_matmul with an explicit ISA; es_matvec(w, x, y, t) is exactly
  * es_matmul_isa(ES_ISA_BEST, w, x, 1, y, t). Unsupported weight types or a
  * row length that is not a whole number of blocks give NaN outputs. */
