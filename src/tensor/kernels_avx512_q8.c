@@ -135,9 +135,10 @@ INLINE void rowdot_q_nb(es_dtype type, int nb, const uint8_t *w, const uint8_t *
  * work per block: four blocks' scale products at once (their four f16
  * scales in one conversion, times the four activation scales: per block
  * the same F32 product), and no test for an odd last block inside the
- * loop (q_pairs takes the last 1-3 blocks). Decode is bound by this
- * arithmetic, not by memory: in L2 the general form ran at ~35 GB/s, about
- * what one core streams from memory. */
+ * loop (q_pairs takes the last 1-3 blocks). The general form was bound by
+ * its arithmetic: an 8192 x 2048 matrix in L2 went through it at 39 GB/s,
+ * about what one core streams from memory; this form 48 (from memory +3-4%:
+ * see bench/README.md on decode against the bandwidth limit). */
 INLINE void rowdot_q_one(es_dtype type, const uint8_t *w, const uint8_t *xq, int64_t n, float *out) {
     const int64_t bb = type == ES_Q8_0 ? 34 : 18, n_blocks = n / 32;
     const float *dx = es_q8_scales(xq, n);
