@@ -13,6 +13,7 @@
 #include "tensor/kernels.h"
 #include "reference_forward.h"
 #include "test.h"
+#include "util/rng.h"
 
 /* ------------------------------------------------- the softmax kernel -- */
 
@@ -75,6 +76,49 @@ TEST("attn_agreement: hand values") {
     /* (0.1, 0.9) and (0.5, 0.5): mean (0.3, 0.7), |diffs| 0.2 each */
     float r[4] = {0.1f, 0.9f, 0.5f, 0.5f};
     CHECK_NEAR(es_attn_agreement(r, 2, 2, 2), 0.2, 1e-6);
+}
+
+TEST("softmax_probe: over several 256-score blocks and a ragged end, es_softmax's bits and the mean |s|") {
+    enum { N = 1029 }; /* 4 blocks and 5 more; not a multiple of 4 */
+    static float a[N], b[N];
+    double abs_ref = 0;
+    for (int i = 0; i < N; i++) {
+        a[i] = b[i] = (float)(sin(i * 0.731) * 9.0 + cos(i * 0.05) * 3.0);
+        abs_ref += fabs((double)a[i]);
+    }
+    a[N - 1] = b[N - 1] = 13.5f; /* the max in the ragged end */
+    abs_ref += 13.5 - fabs(sin((N - 1) * 0.731) * 9.0 + cos((N - 1) * 0.05) * 3.0);
+    es_softmax_stats st;
+    es_softmax_probe(a, N, &st);
+    es_softmax(b, N);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    CHECK_NEAR(st.mean_abs_score, abs_ref / N, 1e-5);
+}
+
+TEST("attn_agreement: its per-position terms, block by block and added in order, give its bits") {
+    enum { H = 5, N = 600, STRIDE = 640 };
+    static float p[H * STRIDE], dev[N];
+    uint64_t r = 91;
+    for (int h = 0; h < H; h++) {
+        double z = 0;
+        for (int j = 0; j < N; j++) z += p[h * STRIDE + j] = (float)((es_xorshift64s(&r) >> 40) + 1) / 16777216.0f;
+        for (int j = 0; j < N; j++) p[h * STRIDE + j] = (float)(p[h * STRIDE + j] / z);
+    }
+    /* the blocks in reverse order, as another thread might finish them */
+    for (int j0 = (N - 1) / ES_AGREEMENT_BLOCK * ES_AGREEMENT_BLOCK; j0 >= 0; j0 -= ES_AGREEMENT_BLOCK)
+        es_attn_agreement_devs(p, H, j0, N - j0 < ES_AGREEMENT_BLOCK ? N - j0 : ES_AGREEMENT_BLOCK, STRIDE,
+                               dev + j0);
+    double total = 0, ref = 0;
+    for (int j = 0; j < N; j++) {
+        total += dev[j];
+        double mean = 0;
+        for (int h = 0; h < H; h++) mean += p[h * STRIDE + j];
+        mean /= H;
+        for (int h = 0; h < H; h++) ref += fabs(p[h * STRIDE + j] - mean);
+    }
+    double got = es_attn_agreement(p, H, N, STRIDE);
+    CHECK(got == total / ((double)H * N));
+    CHECK_NEAR(got, ref / ((double)H * N), 1e-9);
 }
 
 /* ------------------------------------------------------ logit stats -- */
@@ -202,6 +246,35 @@ static void compare_with_reference(es_config cfg, int tied, int prefill, uint64_
     random_model_free(&rm);
 }
 
+/* Runs n tokens three ways, (1 thread, first eval prefill_a tokens then one
+ * at a time), (3, prefill_b), (2, prefill_c), and checks that every probe
+ * has the same bits in all three. */
+static void check_same_bits(es_config cfg, es_dtype type, uint64_t seed, int n, int prefill_a, int prefill_b,
+                            int prefill_c) {
+    random_model rm;
+    random_model_build(&rm, &cfg, 1, type, seed);
+    es_error err;
+    es_model *m = es_model_from_tensors(&rm.cfg, &rm.w, NULL, &err);
+    int32_t *tokens = malloc((size_t)n * sizeof *tokens);
+    random_tokens(tokens, n, cfg.vocab_size, seed + 1);
+    probe_run a = probe_run_new(&cfg, n), b = probe_run_new(&cfg, n), c = probe_run_new(&cfg, n);
+    CHECK(run(m, tokens, n, prefill_a, 1, &a) == 0);
+    CHECK(run(m, tokens, n, prefill_b, 3, &b) == 0);
+    CHECK(run(m, tokens, n, prefill_c, 2, &c) == 0);
+    size_t ph = (size_t)n * cfg.n_layers * cfg.n_heads * sizeof(float);
+    size_t pl = (size_t)n * cfg.n_layers * sizeof(float);
+    const probe_run *other[2] = {&b, &c};
+    for (int k = 0; k < 2; k++) {
+        CHECK(memcmp(a.entropy, other[k]->entropy, ph) == 0 && memcmp(a.varentropy, other[k]->varentropy, ph) == 0);
+        CHECK(memcmp(a.agreement, other[k]->agreement, pl) == 0 &&
+              memcmp(a.interaction, other[k]->interaction, pl) == 0);
+    }
+    probe_run_free(&a), probe_run_free(&b), probe_run_free(&c);
+    free(tokens);
+    es_model_free(m);
+    random_model_free(&rm);
+}
+
 static void model_tests(void) {
 TEST("probes: fused statistics match the materialised reference (prefill)") {
     compare_with_reference(random_config(64, 96, 3, 4, 2, 16, 50, 64), 0, 11, 7);
@@ -241,27 +314,14 @@ TEST("probes: on or off, the logits are the same bit for bit") {
 }
 
 TEST("probes: the same bits for any thread count and batching") {
-    enum { N = 10 };
-    es_config cfg = random_config(64, 96, 2, 6, 3, 16, 50, 64);
-    random_model rm;
-    random_model_build(&rm, &cfg, 1, ES_F16, 5);
-    es_error err;
-    es_model *m = es_model_from_tensors(&rm.cfg, &rm.w, NULL, &err);
-    int32_t tokens[N];
-    random_tokens(tokens, N, cfg.vocab_size, 6);
-    probe_run a = probe_run_new(&cfg, N), b = probe_run_new(&cfg, N), c = probe_run_new(&cfg, N);
-    CHECK(run(m, tokens, N, N, 1, &a) == 0);
-    CHECK(run(m, tokens, N, N, 3, &b) == 0);
-    CHECK(run(m, tokens, N, 4, 2, &c) == 0); /* prefill 4, then decode */
-    size_t ph = (size_t)N * cfg.n_layers * cfg.n_heads * sizeof(float);
-    size_t pl = (size_t)N * cfg.n_layers * sizeof(float);
-    CHECK(memcmp(a.entropy, b.entropy, ph) == 0 && memcmp(a.varentropy, b.varentropy, ph) == 0);
-    CHECK(memcmp(a.agreement, b.agreement, pl) == 0 && memcmp(a.interaction, b.interaction, pl) == 0);
-    CHECK(memcmp(a.entropy, c.entropy, ph) == 0 && memcmp(a.varentropy, c.varentropy, ph) == 0);
-    CHECK(memcmp(a.agreement, c.agreement, pl) == 0);
-    probe_run_free(&a), probe_run_free(&b), probe_run_free(&c);
-    es_model_free(m);
-    random_model_free(&rm);
+    /* 10 tokens: one prefill on 1 and 3 threads, prefill 4 then decode on 2 */
+    check_same_bits(random_config(64, 96, 2, 6, 3, 16, 50, 64), ES_F16, 5, 10, 10, 10, 4);
+}
+
+TEST("probes: the same bits for any thread count past one block of positions (the agreement's split)") {
+    /* 600 tokens: the agreement's 3 blocks of positions shared among the
+     * threads, in decode (560..599 one at a time) and in one prefill */
+    check_same_bits(random_config(32, 48, 2, 4, 2, 8, 40, 1024), ES_F32, 8, 600, 560, 600, 560);
 }
 
 TEST("probes: cache slots beyond the context never change the values") {

@@ -40,5 +40,12 @@ void es_softmax_probe_isa(es_isa isa, float *x, int n, es_softmax_stats *st);
  * floats, row h the distribution of head h over positions 0..n-1. Returns
  * mean over h and j of |p_h,j - mean_h p_h,j|. */
 double es_attn_agreement(const float *p, int n_heads, int n, size_t stride);
+/* Its terms for positions j0 .. j0+m-1 (m <= ES_AGREEMENT_BLOCK):
+ * dev[j - j0] = sum_h |p_h,j - mean_h p_h,j| in F32, heads in order.
+ * es_attn_agreement adds every position's term in double, in position
+ * order, and divides by n_heads * n: a caller that computes the blocks on
+ * several threads and adds their terms in that order gets its bits. */
+#define ES_AGREEMENT_BLOCK 256
+void es_attn_agreement_devs(const float *p, int n_heads, int j0, int m, size_t stride, float *dev);
 
 #endif

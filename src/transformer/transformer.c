@@ -71,6 +71,7 @@ typedef struct probe_buffers {
     double *varentropy_mean; /* (rows) */
     int chunk_rows;       /* queries whose probabilities fit in probs */
     float *probs;         /* (chunk_rows, n_heads, kv_capacity) */
+    float *devs;          /* (chunk_rows, kv_capacity) the agreement's per-position terms */
     double *head_abs;     /* (chunk_rows, n_heads) mean |score| per head */
 } probe_buffers;
 
@@ -176,6 +177,9 @@ static int kv_reserve(es_context *ctx, int needed, es_error *err) {
         float *probs = realloc(pb->probs, (size_t)rows * per_query * sizeof(float));
         if (!probs) goto oom;
         pb->probs = probs;
+        float *devs = realloc(pb->devs, (size_t)rows * (size_t)cap * sizeof(float));
+        if (!devs) goto oom;
+        pb->devs = devs;
         double *head_abs = realloc(pb->head_abs, (size_t)rows * c->n_heads * sizeof(double));
         if (!head_abs) goto oom;
         pb->head_abs = head_abs;
@@ -190,7 +194,7 @@ oom:
 
 static void probe_free(probe_buffers *pb) {
     void *all[] = {pb->entropy, pb->varentropy, pb->agreement, pb->interaction,
-                   pb->entropy_mean, pb->varentropy_mean, pb->probs, pb->head_abs};
+                   pb->entropy_mean, pb->varentropy_mean, pb->probs, pb->devs, pb->head_abs};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
     memset(pb, 0, sizeof *pb);
 }
@@ -371,6 +375,7 @@ static void attend_heads(es_context *ctx, int l, int g, int h0, int nh, int i, i
     const float sqrt_hd = sqrtf((float)hd);
     for (int k = 0; k < nh; k++) {
         float *row = score + k * score_stride;
+#pragma omp simd
         for (int t = 0; t < n_keys; t++) row[t] /= sqrt_hd;
         if (st) es_softmax_probe_isa(ctx->isa, row, n_keys, &st[k]);
         else es_softmax_isa(ctx->isa, row, n_keys);
@@ -427,13 +432,29 @@ static void attention_probed(es_context *ctx, int l, int c0, int cn, int pos0, i
                 pb->head_abs[(size_t)ci * n_heads + h] = st[k].mean_abs_score;
             }
         }
-        /* per query, over all heads: agreement and interaction strength */
+        /* per query, over all heads: agreement and interaction strength.
+         * The agreement's terms in blocks of positions shared out among
+         * the threads (one thread took ~2% of a two-thread decode at 1,024
+         * positions while the other waited), then added per query in
+         * position order: es_attn_agreement's bits. */
+        const int n_blocks = (pos0 + c0 + cn + ES_AGREEMENT_BLOCK - 1) / ES_AGREEMENT_BLOCK;
+#pragma omp for schedule(static)
+        for (int piece = 0; piece < cn * n_blocks; piece++) {
+            const int ci = piece / n_blocks, j0 = piece % n_blocks * ES_AGREEMENT_BLOCK;
+            const int n_keys = pos0 + c0 + ci + 1;
+            if (j0 >= n_keys) continue;
+            const int m = n_keys - j0 < ES_AGREEMENT_BLOCK ? n_keys - j0 : ES_AGREEMENT_BLOCK;
+            es_attn_agreement_devs(pb->probs + (size_t)ci * n_heads * cap, n_heads, j0, m, cap,
+                                   pb->devs + (size_t)ci * cap + j0);
+        }
 #pragma omp for schedule(static)
         for (int ci = 0; ci < cn; ci++) {
             const int n_keys = pos0 + c0 + ci + 1;
             const size_t at = (size_t)(row0 + c0 + ci) * n_layers + l;
-            pb->agreement[at] = (float)es_attn_agreement(
-                pb->probs + (size_t)ci * n_heads * cap, n_heads, n_keys, cap);
+            const float *dev = pb->devs + (size_t)ci * cap;
+            double total = 0;
+            for (int j = 0; j < n_keys; j++) total += dev[j];
+            pb->agreement[at] = (float)(total / ((double)n_heads * n_keys));
             double abs_sum = 0;
             for (int h = 0; h < n_heads; h++) abs_sum += pb->head_abs[(size_t)ci * n_heads + h];
             pb->interaction[at] = (float)(abs_sum / n_heads);
