@@ -891,11 +891,14 @@ static void test_vector_ops(void) {
         for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
             const int n = lens[li];
             for (int nq = 1; nq <= MAXQ; nq++) {
-                es_dot_f32_rows_multi(q, QS, nq, rows + 4, STRIDE, ROWS, n, got, QS);
-                for (int k = 0; k < nq; k++) es_dot_f32_rows(q + k * QS, rows + 4, STRIDE, ROWS, n, want + k * QS);
-                int same = 1;
-                for (int k = 0; k < nq; k++) same &= memcmp(got + k * QS, want + k * QS, ROWS * sizeof(float)) == 0;
-                CHECKF(same, "dot, n %d, %d queries", n, nq);
+                for (int i = 0; i < 3; i++) {
+                    es_dot_f32_rows_multi_isa(all_isas[i], q, QS, nq, rows + 4, STRIDE, ROWS, n, got, QS);
+                    for (int k = 0; k < nq; k++)
+                        es_dot_f32_rows_isa(all_isas[i], q + k * QS, rows + 4, STRIDE, ROWS, n, want + k * QS);
+                    int same = 1;
+                    for (int k = 0; k < nq; k++) same &= memcmp(got + k * QS, want + k * QS, ROWS * sizeof(float)) == 0;
+                    CHECKF(same, "%s dot, n %d, %d queries", es_isa_name(all_isas[i]), n, nq);
+                }
                 for (int k = 0; k < 3; k++)
                     for (int add = 0; add < 2; add++) {
                         for (int i = 0; i < MAXQ * QS; i++) got[i] = want[i] = (float)i; /* what add continues */
