@@ -240,9 +240,9 @@ static int bench_run_init(bench_run *b, const es_model *m, const es_bench_params
  * best of the two kept (per thread count), as each measurement keeps its
  * best pass: it is a limit, and on a shared machine a slow spell during one
  * measurement (seen: 32 GB/s on two threads, where the other rows of the
- * same run measured 71-74) would otherwise put decode above 100% of it. N threads stream
- * at least what one does (the others could idle), so the N-thread figure is
- * at least the one-thread one. */
+ * same run measured 71-74) would otherwise put decode above 100% of it.
+ * N threads stream at least what one does (the others could idle), so the
+ * N-thread figure is at least the one-thread one. */
 static int measure_bandwidth(const es_bench_params *p, es_bench_result *r, const char *step, es_error *err) {
     if (p->bandwidth_bytes == 0) return 0;
     progress(p, step);
