@@ -447,7 +447,7 @@ static void attention_probed(es_context *ctx, int l, int c0, int cn, int pos0, i
             es_attn_agreement_devs(pb->probs + (size_t)ci * n_heads * cap, n_heads, j0, m, cap,
                                    pb->devs + (size_t)ci * cap + j0);
         }
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait /* the region's end waits for it */
         for (int ci = 0; ci < cn; ci++) {
             const int n_keys = pos0 + c0 + ci + 1;
             const size_t at = (size_t)(row0 + c0 + ci) * n_layers + l;
